@@ -1,0 +1,36 @@
+# Two entry points for a newcomer: `make run` (set up, then the main job) and
+# `make test` (set up, then the whole test suite). Everything else is a step of those.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+# One torch thread: on small shared machines two threads ran ~10x slower than one.
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: setup run test release notebooks bench
+
+setup: $(STAMP)
+
+# torch first, from the pin: an unpinned torch would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+# The main job: build the student release and run both instructor notebooks.
+run: setup release notebooks
+
+release: setup
+	$(VENV)/bin/nbgrader generate_assignment pytorch_vfa --force --CourseDirectory.root=.
+
+notebooks: setup
+	mkdir -p out/executed
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --output-dir out/executed \
+		source/pytorch_vfa/pytorch_basics.ipynb source/pytorch_vfa/value_approximation.ipynb
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) scripts/bench_td_loops.py
