@@ -1,0 +1,227 @@
+"""How a check runs: probe the student, probe the reference, compare, diagnose.
+
+A check is a list of :class:`Case` s (one probe call each). The student's
+result comes from the worker; the expected one from the same probe on the
+reference, here; on a mismatch the same probe runs on each known mistake of
+the graded function, and the one the student matches names the diagnosis.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pytest
+import torch
+
+from autograder import feedback, probes, spec
+from autograder.compare import EXACT, Comparison, Tolerance, compare, describe
+from autograder.mistakes import mistaken_apis, reference_api
+from autograder.results import CheckResult
+from autograder.worker import runtime, wire
+
+PARTIAL_FOR_FORM = 0.5  #: share of a case's points for right values in the wrong shape/dtype/device
+
+
+def show(value: Any) -> str:
+    """An argument as a student would write it: small tensors in full, big ones by shape."""
+    if isinstance(value, torch.Tensor):
+        dtype = "" if value.dtype in (torch.float32, torch.int64, torch.bool) else f", dtype={value.dtype}"
+        if value.numel() <= 12 and value.device.type != "meta":
+            return f"torch.tensor({value.tolist()}{dtype})"
+        return f"<tensor of shape {tuple(value.shape)}{dtype} on {value.device}>"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return repr(value)
+
+
+def call(function: str, *args: Any, **kwargs: Any) -> str:
+    """``function(arg, …, name=value)`` for feedback."""
+    parts = [show(a) for a in args] + [f"{k}={show(v)}" for k, v in kwargs.items()]
+    return f"{function}({', '.join(parts)})"
+
+
+@dataclass
+class Case:
+    """One call of a probe, as the student will read it in feedback."""
+
+    probe: str
+    args: dict
+    call: str  #: the call in words, e.g. ``td_target(reward=1.0, …)``
+    tol: Tolerance = EXACT
+    weight: float = 1.0
+
+
+@dataclass
+class CheckSpec:
+    """A check's identity and points, declared with :func:`check`."""
+
+    name: str
+    group: str
+    points: float
+    function: str  #: the graded name, for feedback and known mistakes
+    time_limit: float = 10.0
+
+    @property
+    def part(self) -> spec.Part:
+        return spec.GROUPS[self.group]
+
+
+def check(name: str, *, group: str, points: float, function: str, time_limit: float = 10.0):
+    """Declare a test function as a check (read by the plugin in conftest)."""
+    meta = CheckSpec(name, group, points, function, time_limit)
+    return pytest.mark.check(meta)
+
+
+def derive_seed(base_seed: int, name: str) -> int:
+    """A per-check seed: the same check gets the same seed for the same base seed."""
+    return zlib.crc32(f"{base_seed}:{name}".encode()) & 0x7FFFFFFF
+
+
+@dataclass
+class Outcome:
+    """What one probe call gave: ``ok`` with a value, or why not."""
+
+    kind: str  # ok, missing, not-implemented, error, timeout
+    value: Any = None
+    error: dict | None = None
+
+    @classmethod
+    def from_reply(cls, reply: dict) -> "Outcome":
+        kind = reply.get("outcome")
+        if kind not in ("ok", "missing", "not-implemented", "error", "timeout"):
+            return cls("error", error={"type": "ProtocolError", "message": "malformed reply"})
+        return cls(kind, reply.get("value"), reply.get("error"))
+
+
+def run_reference(case: Case, api: probes.Api, seed: int) -> Outcome:
+    """Run a probe on the grader's side, through the same data encoding as the worker's."""
+    runtime.seed_everything(seed)
+    try:
+        value = probes.run(case.probe, api, **case.args)
+    except probes.Missing as exc:
+        return Outcome("missing", error={"type": "NameError", "message": str(exc)})
+    except Exception as exc:  # noqa: BLE001 - a known mistake may legitimately crash
+        return Outcome("error", error=runtime.describe_exception(exc))
+    return Outcome("ok", wire.loads(wire.dumps(value)))
+
+
+@dataclass
+class CheckContext:
+    """Everything a check needs: the submission's worker, the reference, the seed."""
+
+    spec: CheckSpec
+    student: Callable[[Case, int], Outcome]  #: runs a case in the submission's worker
+    seed: int
+    device: str
+    result: CheckResult | None = None
+    on_result: Callable[[CheckResult], None] = lambda result: None
+    _reference: probes.Api = field(default_factory=reference_api)
+
+    def grade(self, cases: list[Case], diagnose: Callable[[list[Outcome], list[Outcome]], str | None] | None = None
+              ) -> CheckResult:
+        """Score the cases, name the mistake, write the feedback; fail the test unless full marks."""
+        expected = [run_reference(case, self._reference, self.seed) for case in cases]
+        for case, outcome in zip(cases, expected):
+            if outcome.kind != "ok":
+                raise RuntimeError(f"the reference failed on {case.call}: {outcome.error}")
+        got = [self.student(case, self.seed) for case in cases]
+        self.result = self._score(cases, expected, got, diagnose)
+        self.on_result(self.result)
+        assert self.result.status == "passed", self.result.feedback
+        return self.result
+
+    def _score(self, cases, expected, got, diagnose) -> CheckResult:
+        total = sum(c.weight for c in cases)
+        earned, first_failure, failing = 0.0, None, []
+        for i, (case, exp, out) in enumerate(zip(cases, expected, got)):
+            comparison = compare(out.value, exp.value, case.tol) if out.kind == "ok" else None
+            if comparison is not None and comparison.ok:
+                earned += case.weight
+                continue
+            if comparison is not None and comparison.values_match:
+                earned += PARTIAL_FOR_FORM * case.weight
+            failing.append(i)
+            if first_failure is None:
+                first_failure = (case, out, comparison)
+        score = round(self.spec.points * earned / total, 4)
+        if first_failure is None:
+            return self._result(score, "passed")
+        case, out, comparison = first_failure
+        code = self._diagnose(cases, got, failing, out, comparison, diagnose, expected)
+        status = {"missing": "missing", "timeout": "timeout", "error": "error"}.get(out.kind)
+        if status is None:
+            status = "partial" if score > 0 else "failed"
+        return self._result(score, status, code, case, out, comparison)
+
+    def _diagnose(self, cases, got, failing, out, comparison, diagnose, expected) -> str | None:
+        if out.kind != "ok":
+            if out.kind == "error" and cases[failing[0]].args.get("device") == "meta" and \
+                    all(o.kind == "ok" for o in got if o is not out):
+                return "wrong-device"
+            return out.kind
+        for code, api in mistaken_apis(self.spec.function):
+            if self._matches(cases, got, failing, api):
+                return code
+        if diagnose is not None:
+            code = diagnose(got, expected)
+            if code:
+                return code
+        if comparison is not None and comparison.problem in ("shape", "dtype", "device"):
+            return f"wrong-{comparison.problem}"
+        return None
+
+    def _matches(self, cases, got, failing, api) -> bool:
+        """Whether the student's result equals this mistake's on every failing case."""
+        for i in failing:
+            if got[i].kind != "ok":
+                return False
+            wrong = run_reference(cases[i], api, self.seed)
+            if wrong.kind != "ok" or not compare(got[i].value, wrong.value, cases[i].tol).ok:
+                return False
+        return True
+
+    def _result(self, score, status, code=None, case=None, out=None, comparison=None) -> CheckResult:
+        s = self.spec
+        if status == "passed":
+            text = feedback.PASSED_TEMPLATE.format(name=s.name, score=score, max_score=s.points)
+            return CheckResult(s.name, s.group, score, s.points, status, None, text)
+        part = s.part
+        where = feedback.WHERE_TEMPLATE.format(function=s.function, notebook=part.notebook, part=part.number,
+                                               title=part.title)
+        context = dict(name=s.name, score=score, max_score=s.points, status=status, call=case.call,
+                       comparison=_comparison_text(out, comparison), where=where, function=s.function,
+                       time_limit=s.time_limit, error=_error_text(out))
+        if code:
+            text = feedback.CHECK_TEMPLATE.format(diagnosis=code, explanation=feedback.explain(code, **context),
+                                                  **context)
+        else:
+            text = feedback.CHECK_TEMPLATE_NO_DIAGNOSIS.format(**context)
+        return CheckResult(s.name, s.group, score, s.points, status, code, text)
+
+
+def _error_text(out: Outcome | None) -> str:
+    if out is None or not out.error:
+        return "an error"
+    error = out.error
+    where = error.get("where") or {}
+    line = f" (line {where['lineno']} of {where['cell']}: `{(where.get('code') or '').strip()}`)" if where else ""
+    return f"{error.get('type', 'an error')}: {error.get('message', '')}{line}"
+
+
+def _comparison_text(out: Outcome, comparison: Comparison | None) -> str:
+    if out.kind == "ok" and comparison is not None:
+        return f"Expected vs got: {comparison.message}"
+    if out.kind == "error":
+        return f"Got: {_error_text(out)}"
+    if out.kind == "timeout":
+        return "Got: no answer before the time limit"
+    if out.kind == "missing" and out.error and out.error.get("message"):
+        return f"Got: {out.error['message']}"
+    if out.kind == "not-implemented":
+        return "Got: NotImplementedError"
+    return "Got: the name is not defined"
+
+
+__all__ = ["Case", "CheckContext", "call", "check", "derive_seed", "describe", "Outcome", "show"]

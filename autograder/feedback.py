@@ -1,0 +1,75 @@
+"""What students read: diagnosis codes explained, and the feedback template.
+
+Codes are stable (the spec lists them); add new ones freely, never rename.
+Feedback never shows the reference's code: only the call, expected vs got,
+the likely mistake and where to look.
+"""
+
+from __future__ import annotations
+
+DIAGNOSES: dict[str, str] = {
+    "missing": "`{function}` is not defined in your notebook: was its cell deleted, renamed or never run?",
+    "not-implemented": "`{function}` still raises NotImplementedError: replace the stub with your code.",
+    "error": "`{function}` raised {error}.",
+    "timeout": "`{function}` did not finish within {time_limit:g} s: look for an infinite loop or far too much work.",
+    "wrong-shape": "the values are right but the shape is not: check squeeze/unsqueeze and which axis you reduce.",
+    "wrong-dtype": "the values are right but the dtype is not: keep the dtype of the inputs (or of the network).",
+    "wrong-device": "your code creates tensors on the CPU instead of on the inputs' device: pass `device=` "
+                    "(e.g. `device=state.device`) or use `torch.as_tensor(..., device=...)`.",
+    "copy-not-view": "your result copies the data instead of sharing memory with the input "
+                     "(`torch.from_numpy`, `.view` share; `torch.tensor`, `.clone`, `.flatten()` of a copy do not).",
+    "activation-on-output": "your network applies an activation (ReLU/softmax) to its output layer: "
+                            "the last layer must stay linear.",
+    "grad-accumulation": "gradients from an earlier call leak into this one: clear them with "
+                         "`optimizer.zero_grad()` (or use `torch.autograd.grad`).",
+    "graph-recorded": "the result records a computation graph: compute it under `torch.no_grad()`.",
+    "target-not-detached": "the gradient flows through the bootstrapped target: that is the residual gradient, "
+                           "not the semi-gradient. Compute the target under `torch.no_grad()` or `.detach()` it.",
+    "td-error-as-loss": "the loss is the TD error itself, not its square: minimising δ pushes v̂(S) up "
+                        "regardless of the target. Use ½·δ² (with the target detached).",
+    "terminal-bootstrap": "the target bootstraps from the next state after termination: "
+                          "a terminal state is worth 0, so the target is R alone.",
+    "truncation-as-termination": "your run stops bootstrapping when an episode is truncated (time limit): "
+                                 "only `terminated` ends the return; on truncation still use γ·v̂(S′).",
+    "double-step": "your update moves the weights twice as far as the semi-gradient step: "
+                   "the loss mean δ² (`mse_loss`) has gradient 2δ∇v̂. Use ½·δ².",
+    "sign-flipped": "your update moves the estimate away from the target: check the sign of the loss or of δ.",
+    "sarsa-uses-max": "your SARSA target uses max_a q̂(S′,a) (that is Q-learning): use the next action A′.",
+    "q-learning-uses-next-action": "your Q-learning target uses a sampled action instead of max_a q̂(S′,a).",
+    "no-exploration": "your ε-greedy never explores: with probability ε it must pick a uniformly random action.",
+    "always-random": "your ε-greedy ignores the greedy action: with probability 1−ε it must take the argmax.",
+    "no-importance-ratio": "your off-policy update ignores the importance-sampling ratio ρ = π(a|s)/b(a|s) "
+                           "(7 for solid, 0 for dashed).",
+    "wrong-features": "your Baird features differ from the book's: x(s_i) = 2e_i + e_8 for the upper states, "
+                      "x(s_7) = e_7 + 2e_8 (Figure 11.1).",
+    "no-divergence": "your Baird run does not diverge, but semi-gradient off-policy TD must (Figure 11.2).",
+    "terminal-update-skipped": "your run skips the update on terminal transitions (the course notebook's "
+                               "`continue`): a terminal transition is updated with the target R.",
+    "tampering": "the submission tried to change or read what grades it.",
+}
+
+CHECK_TEMPLATE = """\
+{name} ({score:g}/{max_score:g} points): {status}
+Called: {call}
+{comparison}
+Likely mistake [{diagnosis}]: {explanation}
+Where to look: {where}"""
+
+CHECK_TEMPLATE_NO_DIAGNOSIS = """\
+{name} ({score:g}/{max_score:g} points): {status}
+Called: {call}
+{comparison}
+Where to look: {where}"""
+
+PASSED_TEMPLATE = "{name} ({score:g}/{max_score:g} points): passed"
+
+WHERE_TEMPLATE = "the cell that defines `{function}` in {notebook}, Part {part} ({title})"
+
+
+def explain(code: str, **context: object) -> str:
+    """The explanation of a diagnosis code, filled in with the check's context."""
+    text = DIAGNOSES.get(code, code)
+    try:
+        return text.format(**context)
+    except (KeyError, IndexError, ValueError):
+        return text

@@ -1,0 +1,43 @@
+"""Results of grading, as plain dataclasses (serialised into every report format)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check."""
+
+    name: str  #: stable check name, e.g. ``td0.update``
+    group: str  #: the part's score group, e.g. ``td0``
+    score: float
+    max_score: float
+    status: str  #: passed, partial, failed, error, timeout or missing
+    diagnosis: str | None = None  #: a diagnosis code of the spec, when one fits
+    feedback: str = ""  #: what a student reads
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SubmissionResult:
+    """The outcome of grading one student's submission."""
+
+    student: str
+    path: str
+    status: str = "graded"  #: graded, or error when it could not be graded at all
+    error: str | None = None  #: why it could not be graded, or notes on what was missing
+    score: float = 0.0
+    max_score: float = 100.0
+    duration_s: float = 0.0
+    groups: dict[str, float] = field(default_factory=dict)
+    checks: list[CheckResult] = field(default_factory=list)
+    seed: int = 0  #: the base seed: ``--seed`` with it reproduces this run
+    notes: list[str] = field(default_factory=list)  #: problems with the notebooks (cells that failed, …)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["checks"] = [c.to_dict() for c in self.checks]
+        return data
