@@ -39,7 +39,7 @@ def update_cases(ctx, probe: str, function: str, sizes: list[int], batch_args: l
             cases.append(Case(probe, {"sizes": sizes, "seed": ctx.seed, "lr": 0.1, "args": args, "device": device},
                               f"{call(function, 'v', 'SGD(lr=0.1)', **dict(zip(names, args)))} on {label}{where}"
                               .replace("'v'", "v").replace("'SGD(lr=0.1)'", "SGD(lr=0.1)"),
-                              FLOAT32_STEP))
+                              FLOAT32_STEP, mistake_key="step"))
     return cases
 
 

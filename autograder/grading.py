@@ -1,0 +1,121 @@
+"""Driving the check suite: one pytest run per submission, many in parallel.
+
+``grade_submission`` runs ``pytest autograder/checks --submission PATH``
+in-process and collects each check's result from the reports. ``grade_batch``
+spreads submissions over ``jobs`` processes, each with its own pre-warmed
+worker zygote, and yields results as they finish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import multiprocessing
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from autograder import spec
+from autograder.results import CheckResult, SubmissionResult
+from autograder.submission import COURSE_ROOT, Submission
+from autograder.worker.client import Zygote
+
+CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to grade; the CLI fills it from its arguments."""
+
+    seed: int = 20251
+    device: str = "cpu"
+    cell_timeout: float = 60.0
+    course_root: Path = COURSE_ROOT
+
+
+class _Collector:
+    """A pytest plugin that keeps the check results and the notebooks' notes."""
+
+    def __init__(self, zygote: Zygote | None):
+        self.zygote = zygote
+        self.results: list[CheckResult] = []
+        self.notes: list[str] = []
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config._autograder_zygote = self.zygote
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, value in report.user_properties:
+            if key == "check_result":
+                self.results.append(CheckResult(**value))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        grading = getattr(session.config, "_autograder_session", None)
+        if grading is not None:
+            self.notes = grading.notes()
+
+
+def grade_submission(submission: Submission, options: Options, zygote: Zygote | None = None) -> SubmissionResult:
+    """Run every check on one submission and add up the scores."""
+    started = time.perf_counter()
+    result = SubmissionResult(submission.student, str(submission.path), max_score=spec.MAX_SCORE, seed=options.seed)
+    collector = _Collector(zygote)
+    args = [str(CHECKS_DIR), "--submission", str(submission.path), "--seed", str(options.seed),
+            "--device", options.device, "--cell-timeout", str(options.cell_timeout),
+            "--course-root", str(options.course_root),
+            "-q", "--no-header", "-p", "no:cacheprovider", "-p", "no:randomly", "--disable-warnings",
+            "-o", "addopts=", "-o", "testpaths=", "--rootdir", str(CHECKS_DIR), "-c", "/dev/null"]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # pytest's own report is not ours to print
+            exit_code = pytest.main(args, plugins=[collector])
+    except Exception as exc:  # noqa: BLE001 - one broken submission never stops a batch
+        exit_code, collector.notes = -1, [f"the grader failed: {exc}"]
+    result.checks = sorted(collector.results, key=lambda c: _check_order(c.name))
+    result.notes = collector.notes
+    if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not result.checks:
+        result.status = "error"
+        result.error = "; ".join(collector.notes) or f"the check suite did not run (pytest exit code {exit_code})"
+    elif collector.notes:
+        result.error = "; ".join(collector.notes)
+    result.groups = {part.group: 0.0 for part in spec.PARTS}
+    for check in result.checks:
+        result.groups[check.group] = round(result.groups[check.group] + check.score, 4)
+    result.score = round(sum(result.groups.values()), 4)
+    result.duration_s = round(time.perf_counter() - started, 2)
+    return result
+
+
+def _check_order(name: str) -> tuple[int, str]:
+    group = name.split(".")[0]
+    return ([p.group for p in spec.PARTS].index(group) if group in spec.GROUPS else 99, name)
+
+
+# --- batches ---------------------------------------------------------------------------
+
+_zygote: Zygote | None = None
+
+
+def _grade_in_pool(job: tuple[Submission, Options]) -> SubmissionResult:
+    global _zygote
+    if _zygote is None:  # one warm zygote per pool process, started on its first submission
+        _zygote = Zygote()
+    submission, options = job
+    return grade_submission(submission, options, _zygote)
+
+
+def grade_batch(submissions: list[Submission], options: Options, jobs: int) -> Iterator[SubmissionResult]:
+    """Grade submissions on ``jobs`` processes; yield each result as it finishes."""
+    if jobs <= 1 or len(submissions) <= 1:
+        zygote = Zygote()
+        try:
+            for submission in submissions:
+                yield grade_submission(submission, options, zygote)
+        finally:
+            zygote.close()
+        return
+    context = multiprocessing.get_context("fork")  # the grader is warm: children start with torch loaded
+    with context.Pool(min(jobs, len(submissions)), maxtasksperchild=None) as pool:
+        yield from pool.imap_unordered(_grade_in_pool, [(s, options) for s in submissions])
