@@ -7,6 +7,8 @@ the likely mistake and where to look.
 
 from __future__ import annotations
 
+import re
+
 DIAGNOSES: dict[str, str] = {
     "missing": "`{function}` is not defined in your notebook: was its cell deleted, renamed or never run?",
     "not-implemented": "`{function}` still raises NotImplementedError: replace the stub with your code.",
@@ -73,3 +75,48 @@ def explain(code: str, **context: object) -> str:
         return text.format(**context)
     except (KeyError, IndexError, ValueError):
         return text
+
+
+#: What each field of a probe's result means, as feedback names it.
+RESULT_FIELDS = {
+    "delta": "the returned TD errors δ",
+    "step": "the change of the network's weights",
+    "records_graph": "whether the result records a graph",
+    "shares_storage": "whether the result shares the input's storage",
+    "shares_memory": "whether the tensor shares the array's memory",
+    "tensor": "the returned tensor",
+    "actions": "the actions chosen",
+    "types": "the type of the actions",
+    "next_draw": "the generator's next draw (it shows how many draws your calls used)",
+    "deltas": "the TD errors of the run",
+    "returns": "the episode returns",
+    "parameters": "the network's weights after the run",
+    "gradient": "the returned gradient",
+    "w_changed": "whether w was modified",
+    "w_grad_left": "whether w.grad was left set",
+    "first": "the first call's gradients",
+    "second": "the second call's gradients (must equal the first)",
+    "loss": "the returned loss",
+    "loss_type": "the type of the returned loss",
+    "output": "the output",
+    "layers": "the layers' parameter shapes",
+    "is_module": "whether it is an nn.Module",
+    "type": "the type of the result",
+    "value": "the returned value",
+    "device": "the device",
+}
+
+_FIELD = re.compile(r"^result\['([^']+)'\]")
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def humanize(message: str) -> str:
+    """``result['step'][1]: …`` → ``the change of the network's weights (item 1): …``."""
+    path, sep, rest = message.partition(": ")
+    if not sep or not path.startswith("result"):
+        return message
+    match = _FIELD.match(path)
+    label, tail = (RESULT_FIELDS.get(match.group(1), match.group(1)), path[match.end():]) if match else \
+        ("the result", path[len("result"):])
+    tail = _INDEX.sub(lambda m: f" (item {m.group(1)})", tail).replace("['", " ['")
+    return f"{label}{tail}: {rest}"

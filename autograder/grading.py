@@ -77,9 +77,9 @@ def grade_submission(submission: Submission, options: Options, zygote: Zygote | 
     result.notes = collector.notes
     if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not result.checks:
         result.status = "error"
-        result.error = "; ".join(collector.notes) or f"the check suite did not run (pytest exit code {exit_code})"
+        result.error = "\n".join(collector.notes) or f"the check suite did not run (pytest exit code {exit_code})"
     elif collector.notes:
-        result.error = "; ".join(collector.notes)
+        result.error = "\n".join(collector.notes)
     result.groups = {part.group: 0.0 for part in spec.PARTS}
     for check in result.checks:
         result.groups[check.group] = round(result.groups[check.group] + check.score, 4)

@@ -82,6 +82,16 @@ def load_notebook(name: str, path: Path | None, course_root: Path = COURSE_ROOT)
     return loaded
 
 
+def one_submission(path: Path) -> Submission:
+    """A single student's submission: a notebook file, or their folder (which
+    may hold the notebooks directly or in an ``<assignment>/`` folder)."""
+    if path.is_file():
+        return Submission(_student_of(path.parent), path, {path.name: path})
+    if not _is_student_folder(path) and (path / spec.ASSIGNMENT).is_dir():
+        path = path / spec.ASSIGNMENT
+    return _student_folder(path)
+
+
 def find_submissions(paths: list[Path]) -> list[Submission]:
     """Expand notebooks, student folders and ``submitted/`` trees into submissions.
 
@@ -90,18 +100,11 @@ def find_submissions(paths: list[Path]) -> list[Submission]:
     student's; any other folder is a tree of students' folders.
     """
     found: list[Submission] = []
-    for path in paths:
-        path = Path(path)
-        if path.is_file():
-            found.append(Submission(_student_of(path.parent), path, {path.name: path}))
-        elif _is_student_folder(path):
-            found.append(_student_folder(path))
-        elif (path / spec.ASSIGNMENT).is_dir():
-            found.append(_student_folder(path / spec.ASSIGNMENT))
+    for path in map(Path, paths):
+        if path.is_file() or _is_student_folder(path) or (path / spec.ASSIGNMENT).is_dir():
+            found.append(one_submission(path))
         else:
-            for child in sorted(p for p in path.iterdir() if p.is_dir()):
-                folder = child / spec.ASSIGNMENT if (child / spec.ASSIGNMENT).is_dir() else child
-                found.append(_student_folder(folder))
+            found += [one_submission(child) for child in sorted(p for p in path.iterdir() if p.is_dir())]
     return found
 
 

@@ -18,7 +18,7 @@ import torch
 from autograder import spec
 from autograder.checks.framework import CheckContext, CheckSpec, Outcome, derive_seed
 from autograder.results import CheckResult
-from autograder.submission import COURSE_ROOT, find_submissions, load_notebook
+from autograder.submission import COURSE_ROOT, load_notebook, one_submission
 from autograder.worker.client import NotebookSession, Zygote
 
 RESULT_KEY = pytest.StashKey[CheckResult]()
@@ -62,10 +62,9 @@ class GradingSession:
         path = config.getoption("--submission")
         if not path:
             raise pytest.UsageError("the checks need --submission PATH (a notebook or a student's folder)")
-        found = find_submissions([Path(path)])
-        if len(found) != 1:
-            raise pytest.UsageError(f"--submission {path} holds {len(found)} submissions; give one student's folder")
-        self.submission = found[0]
+        if not Path(path).exists():
+            raise pytest.UsageError(f"--submission {path}: no such file or folder")
+        self.submission = one_submission(Path(path))
         course_root = Path(config.getoption("--course-root"))
         self.loaded = {name: load_notebook(name, self.submission.notebooks.get(name, self.submission.path / name),
                                            course_root)

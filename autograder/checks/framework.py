@@ -237,7 +237,7 @@ def _error_text(out: Outcome | None) -> str:
 
 def _comparison_text(out: Outcome, comparison: Comparison | None) -> str:
     if out.kind == "ok" and comparison is not None:
-        return f"Expected vs got: {comparison.message}"
+        return f"Expected vs got: {feedback.humanize(comparison.message)}"
     if out.kind == "error":
         return f"Got: {_error_text(out)}"
     if out.kind == "timeout":

@@ -1,0 +1,95 @@
+"""The command line of the spec: paths, formats, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+import torch
+
+from autograder import spec
+from autograder.checks.registry import all_checks
+from autograder.cli import main
+from tests.autograder.conftest import TENSORS_OK, grade_json, write_notebook
+
+
+def test_check_points_add_up_to_the_spec_groups_and_100():
+    totals: dict[str, float] = {}
+    for meta, _ in all_checks():
+        totals[meta.group] = totals.get(meta.group, 0.0) + meta.points
+    assert totals == {p.group: p.points for p in spec.PARTS}
+    assert sum(totals.values()) == 100.0
+
+
+def test_check_names_are_unique_and_prefixed_by_their_group():
+    names = [meta.name for meta, _ in all_checks()]
+    assert len(names) == len(set(names))
+    assert all(meta.name.startswith(meta.group + ".") for meta, _ in all_checks())
+
+
+def test_no_such_path_is_a_usage_error(capsys, tmp_path):
+    assert main(["grade", str(tmp_path / "nope")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_an_unknown_assignment_is_a_usage_error(capsys, tmp_path):
+    assert main(["grade", str(tmp_path), "--assignment", "other"]) == 2
+    assert "unknown assignment 'other'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_a_usage_error(capsys, tmp_path):
+    assert main(["grade", str(tmp_path), "--device", "cuda"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def one_student(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("one") / "dana" / "pytorch_vfa"
+    write_notebook(folder / "pytorch_basics.ipynb", [TENSORS_OK])
+    return folder
+
+
+def test_json_has_the_spec_shape(capsys, one_student):
+    code, report, err = grade_json(capsys, str(one_student), "--jobs", "1")
+    assert code == 0
+    assert report["assignment"] == "pytorch_vfa" and report["device"] in ("cpu", "cuda")
+    (s,) = report["submissions"]
+    assert s["student"] == "dana" and s["status"] == "graded" and s["max_score"] == 100.0
+    assert set(s["groups"]) == {p.group for p in spec.PARTS}
+    assert s["score"] == pytest.approx(sum(s["groups"].values()))
+    for group, score in s["groups"].items():
+        assert score == pytest.approx(sum(c["score"] for c in s["checks"] if c["group"] == group))
+    assert {"name", "group", "score", "max_score", "status", "diagnosis", "feedback"} <= set(s["checks"][0])
+    assert {c["status"] for c in s["checks"]} <= {"passed", "partial", "failed", "error", "timeout", "missing"}
+    assert "seed 20251" in err and "sandbox" in err
+
+
+def test_csv_has_one_row_per_student(capsys, one_student):
+    assert main(["grade", str(one_student), "--format", "csv", "--jobs", "1"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["student", "score", "tensors", "networks", "autograd", "td0", "q", "baird"]
+    assert rows[1] == ["dana", "15", "15", "0", "0", "0", "0", "0"]
+
+
+def test_gradescope_results_follow_the_published_schema(capsys, one_student, tmp_path):
+    out = tmp_path / "results.json"
+    assert main(["grade", str(one_student), "--format", "gradescope", "--output", str(out), "--jobs", "1"]) == 0
+    data = json.loads(out.read_text())
+    assert data["score"] == 15.0 and isinstance(data["execution_time"], float)
+    test = data["tests"][0]
+    assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+    assert {t["status"] for t in data["tests"]} == {"passed", "failed"}
+
+
+def test_gradescope_takes_one_submission_only(capsys, one_student):
+    assert main(["grade", str(one_student), str(one_student), "--format", "gradescope"]) == 2
+
+
+def test_a_seed_reproduces_the_report(capsys, one_student):
+    _, first, _ = grade_json(capsys, str(one_student), "--jobs", "1", "--seed", "7")
+    _, second, _ = grade_json(capsys, str(one_student), "--jobs", "1", "--seed", "7")
+    strip = lambda r: [{k: v for k, v in s.items() if k != "duration_s"} for s in r["submissions"]]  # noqa: E731
+    assert strip(first) == strip(second)
