@@ -106,11 +106,12 @@ def run_sarsa(
         with torch.no_grad():
             return epsilon_greedy(q_values(q, state, n_actions), epsilon, rng)
 
-    state, _ = env.reset(seed=seed)
+    state = as_input(env.reset(seed=seed)[0], q)  # the updates take tensors
     action = policy(state)
     returns, episode_return = [], 0.0
     for _ in range(n_steps):
         next_state, reward, terminated, truncated, _ = env.step(action)
+        next_state = as_input(next_state, q)
         episode_return += float(reward)
         # On termination the target is R alone, so A' is never used: pass A.
         next_action = action if terminated else policy(next_state)
@@ -120,7 +121,7 @@ def run_sarsa(
         if terminated or truncated:
             returns.append(episode_return)
             episode_return = 0.0
-            state, _ = env.reset()
+            state = as_input(env.reset()[0], q)
             action = policy(state)
         else:
             state, action = next_state, next_action
