@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                        help="submissions graded in parallel (default: the number of cores)")
     grade.add_argument("--timeout", type=float, default=60.0,
-                       help="seconds one notebook cell may run (default 60)")
+                       help="seconds one notebook cell, or one check, may run (default 60)")
     grade.add_argument("--format", choices=FORMATS, default=None,
                        help="report format (default: table on a terminal, json otherwise)")
     grade.add_argument("--output", type=Path, help="write the report to this file instead of stdout")

@@ -9,7 +9,6 @@ same process as the checks: see the README on what that does not protect.
 
 from __future__ import annotations
 
-from autograder import spec
 from autograder.checks.framework import CheckContext, Outcome, derive_seed
 from autograder.checks.registry import all_checks
 from autograder.worker import runtime, wire
@@ -29,24 +28,29 @@ def _in_process(namespace: dict, time_limit: float):
     return run
 
 
-def run_checks(group: str, namespace: dict, seed: int = DEFAULT_SEED, device: str | None = None) -> float:
-    """Run every check of ``group`` on ``namespace``; print feedback; return the score."""
+_DIAGNOSED: dict[int, dict[str, str]] = {}  # per kernel namespace, across test cells
+
+
+def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device: str | None = None) -> float:
+    """Run the checks named by ``selector`` (a check such as ``td0.update``, or
+    a whole group such as ``td0``) on ``namespace``; print their feedback and
+    return their score."""
     import torch
 
-    if group not in spec.GROUPS:
-        raise ValueError(f"unknown group {group!r}; expected one of {', '.join(spec.GROUPS)}")
+    selected = [(meta, check) for meta, check in all_checks() if selector in (meta.name, meta.group)]
+    if not selected:
+        raise ValueError(f"no check or group is called {selector!r}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    diagnosed = _DIAGNOSED.setdefault(id(namespace), {})
     total = 0.0
-    for meta, check in all_checks():
-        if meta.group != group:
-            continue
-        ctx = CheckContext(meta, _in_process(namespace, meta.time_limit), derive_seed(seed, meta.name), device)
+    for meta, check in selected:
+        ctx = CheckContext(meta, _in_process(namespace, meta.time_limit), derive_seed(seed, meta.name), device,
+                           diagnosed=diagnosed)
         try:
             check(ctx)
         except AssertionError:
             pass  # the result holds the feedback
         result = ctx.result
         print(result.feedback if result else f"{meta.name}: the check could not run")
-        print()
         total += result.score if result else 0.0
     return round(total, 4)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import types
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -273,6 +275,35 @@ MISTAKES: dict[str, list[tuple[str, Callable]]] = {
         ("sign-flipped", _run_baird_variant(_baird_gradient_variant(sign=-1.0))),
     ],
 }
+
+
+#: Graded functions that call other graded functions: a mistake in a callee is
+#: counted once, in the callee's own check, not again in its callers'.
+DEPENDS_ON: dict[str, tuple[str, ...]] = {
+    "run_td0": ("semi_gradient_td0_update",),
+    "run_sarsa": ("semi_gradient_sarsa_update", "epsilon_greedy"),
+    "run_baird_td": ("baird_semi_gradient",),
+}
+
+
+def with_globals(function: Callable, **overrides: Callable) -> Callable:
+    """``function`` with some of the names it looks up globally replaced."""
+    namespace = {**function.__globals__, **overrides}
+    return types.FunctionType(function.__code__, namespace, function.__name__, function.__defaults__,
+                              function.__closure__)
+
+
+def dependent_apis(name: str, diagnosed: dict[str, str]) -> list[tuple[str, str, Api]]:
+    """For each callee of ``name`` whose check named a mistake: the reference
+    ``name`` calling that mistaken callee, as (callee, code, api)."""
+    base = vars(solutions)
+    found = []
+    for callee in DEPENDS_ON.get(name, ()):
+        code = diagnosed.get(callee)
+        for mistake_code, wrong in MISTAKES.get(callee, []):
+            if mistake_code == code:
+                found.append((callee, code, Api({**base, name: with_globals(base[name], **{callee: wrong})})))
+    return found
 
 
 def reference_api() -> Api:

@@ -2,8 +2,8 @@
 
 Bad input never stops grading: a notebook that is missing, not JSON, empty or
 of an old format becomes a clear note, and the other notebook is still graded.
-Which cells are experiments (not run when grading) comes from the SOURCE
-notebooks, never from anything in the submission.
+Which cells are experiments or tests (not run when grading) comes from the
+SOURCE notebooks, never from anything in the submission.
 """
 
 from __future__ import annotations
@@ -46,9 +46,16 @@ class Submission:
     notebooks: dict[str, Path]  #: notebook name -> file, for those found
 
 
-def experiment_ids(course_root: Path, notebook: str) -> set[str]:
+def skipped_ids(course_root: Path, notebook: str) -> frozenset[str]:
+    """Cell ids not run when grading, read from the SOURCE notebook: experiments,
+    and nbgrader's test cells (the checks replace them; in a release they are empty)."""
     source = course_root / "source" / spec.ASSIGNMENT / notebook
-    return experiment_cell_ids(source) if source.exists() else set()
+    if not source.exists():
+        return frozenset()
+    tests = {cell.get("id") for cell in nbformat.read(source, as_version=4).cells
+             if cell.get("metadata", {}).get("nbgrader", {}).get("grade")
+             and not cell.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    return experiment_cell_ids(source) | tests
 
 
 def load_notebook(name: str, path: Path | None, course_root: Path = COURSE_ROOT) -> LoadedNotebook:
@@ -70,7 +77,7 @@ def load_notebook(name: str, path: Path | None, course_root: Path = COURSE_ROOT)
         return loaded
     if version and version < 4:
         loaded.notes.append(OLD_FORMAT.format(notebook=name, version=version))
-    skip = experiment_ids(course_root, name)
+    skip = skipped_ids(course_root, name)
     for index, cell in enumerate(notebook.get("cells", [])):
         if cell.get("cell_type") != "code" or cell.get("id") in skip:
             continue

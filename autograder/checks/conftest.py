@@ -76,6 +76,7 @@ class GradingSession:
         self._zygote: Zygote | None = getattr(config, "_autograder_zygote", None)
         self._owns_zygote = self._zygote is None
         self.sessions: dict[str, NotebookSession] = {}
+        self.diagnosed: dict[str, str] = {}  # shared by the checks: callers are not charged for callees
 
     def student(self, notebook: str, time_limit: float):
         """A function running a case on this notebook's worker."""
@@ -130,7 +131,9 @@ def ctx(request: pytest.FixtureRequest, grading: GradingSession) -> CheckContext
     meta: CheckSpec = marker.args[0]
     seed = derive_seed(grading.seed, meta.name)
     random.seed(seed)
-    context = CheckContext(meta, grading.student(meta.part.notebook, meta.time_limit), seed, grading.device)
+    time_limit = min(meta.time_limit, grading.cell_timeout)
+    context = CheckContext(meta, grading.student(meta.part.notebook, time_limit), seed, grading.device,
+                           diagnosed=grading.diagnosed)
     context.on_result = lambda result: request.node.stash.__setitem__(RESULT_KEY, result)
     return context
 

@@ -10,7 +10,7 @@ BOOK_W0 = torch.tensor([1.0, 1, 1, 1, 1, 1, 10, 1])
 ALPHA, GAMMA = 0.01, 0.99
 
 
-@check("baird.features", group="baird", points=3, function="baird_features")
+@check("baird.features", group="baird", points=4, function="baird_features")
 def test_baird_features(ctx):
     ctx.grade([Case("baird_features", {}, "baird_features()", EXACT)])
 
@@ -43,7 +43,7 @@ def divergence_diagnosis(got, expected):
     return None
 
 
-@check("baird.run_td", group="baird", points=6, function="run_baird_td", time_limit=30)
+@check("baird.run_td", group="baird", points=5, function="run_baird_td", time_limit=30)
 def test_run_baird_td(ctx):
     seed = ctx.seed % 10_000
     ctx.grade([Case("run_baird_td", {"w0": BOOK_W0, "n_steps": 1000, "alpha": ALPHA, "gamma": GAMMA, "seed": seed,

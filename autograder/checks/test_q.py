@@ -47,7 +47,7 @@ def greedy_diagnosis(got, expected):
     return None
 
 
-@check("q.epsilon_greedy", group="q", points=4, function="epsilon_greedy")
+@check("q.epsilon_greedy", group="q", points=3, function="epsilon_greedy")
 def test_epsilon_greedy(ctx):
     settings = [([0.1, 0.5, 0.2], 0.3, 200), ([0.2, 0.9, 0.1], 0.0, 20), ([0.0, 2.0], 1.0, 200),
                 ([1.0, 1.0, 0.0], 0.0, 5)]
@@ -56,7 +56,7 @@ def test_epsilon_greedy(ctx):
                     f"{n} times with that one generator") for q, eps, n in settings], diagnose=greedy_diagnosis)
 
 
-@check("q.sarsa_update", group="q", points=5, function="semi_gradient_sarsa_update")
+@check("q.sarsa_update", group="q", points=6, function="semi_gradient_sarsa_update")
 def test_sarsa_update(ctx):
     names = ["state", "action", "reward", "next_state", "next_action", "terminated", "gamma"]
     ctx.grade(update_cases(ctx, "sarsa_update", "semi_gradient_sarsa_update", SIZES, q_transitions(ctx, True), names))
