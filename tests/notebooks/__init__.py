@@ -1,0 +1,1 @@
+"""Tests of the nbgrader assignment: source notebooks, release, autograding."""

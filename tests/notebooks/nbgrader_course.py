@@ -1,0 +1,62 @@
+"""A throw-away nbgrader course, built from this repository.
+
+``nbgrader_course`` copies ``nbgrader_config.py`` and ``source/`` into a
+temporary course root and runs ``nbgrader generate_assignment`` there, so tests
+never touch the repository's own ``release/`` or gradebook. Every nbgrader call
+is a subprocess with a timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[2]
+ASSIGNMENT = "pytorch_vfa"
+COURSE_ID = "rldmuu"  # c.CourseDirectory.course_id in nbgrader_config.py
+NOTEBOOKS = ("pytorch_basics", "value_approximation")
+NBGRADER = Path(sys.executable).with_name("nbgrader")
+GENERATE_TIMEOUT_S = 120
+AUTOGRADE_TIMEOUT_S = 900  # every student of a course, both notebooks each
+
+
+def run_nbgrader(course: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    """``nbgrader ARGS`` in the course root; fails the test with nbgrader's log on error."""
+    env = dict(os.environ)
+    # The kernels that run the hidden tests import `solutions`, the nbgrader
+    # process imports `autograder`: both from this checkout, installed or not.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.setdefault("OMP_NUM_THREADS", "1")
+    process = subprocess.run([str(NBGRADER), *args], cwd=course, env=env, capture_output=True,
+                             text=True, timeout=timeout)
+    assert process.returncode == 0, (
+        f"nbgrader {' '.join(args)} exited with {process.returncode}\n"
+        f"--- stdout\n{process.stdout[-4000:]}\n--- stderr\n{process.stderr[-4000:]}")
+    return process
+
+
+def make_course(root: Path) -> Path:
+    """A course root with this repository's config and source, assignment generated."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    shutil.copytree(REPO / "source", root / "source")
+    run_nbgrader(root, "generate_assignment", ASSIGNMENT, "--force", timeout=GENERATE_TIMEOUT_S)
+    return root
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=nbformat.NO_CONVERT)
+
+
+def source_notebook(name: str) -> nbformat.NotebookNode:
+    return read_notebook(REPO / "source" / ASSIGNMENT / f"{name}.ipynb")
+
+
+def release_notebook(name: str) -> nbformat.NotebookNode:
+    return read_notebook(REPO / "release" / ASSIGNMENT / f"{name}.ipynb")
+

@@ -1,0 +1,115 @@
+"""The committed student release: up to date, free of answers, stubs that keep the signatures."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.notebooks.nbgrader_course import (
+    ASSIGNMENT,
+    NOTEBOOKS,
+    REPO,
+    release_notebook,
+    source_notebook,
+)
+
+SOLUTION_REGION = re.compile(
+    r"^(?P<indent>[ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION$", re.M | re.S)
+HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS\n.*?^[ \t]*### END HIDDEN TESTS\n?",
+                           re.M | re.S)
+STUB = "{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError()"
+
+
+def cells_by_id(notebook) -> dict:
+    return {cell.id: cell for cell in notebook.cells}
+
+
+def role(cell) -> str:
+    meta = cell.metadata.get("nbgrader", {})
+    return "solution" if meta.get("solution") else "grade" if meta.get("grade") else "other"
+
+
+def test_committed_release_is_what_generate_assignment_builds(nbgrader_course: Path):
+    built = nbgrader_course / "release" / ASSIGNMENT
+    committed = REPO / "release" / ASSIGNMENT
+    names = sorted(p.name for p in built.iterdir())
+    assert names == sorted(p.name for p in committed.iterdir()), "release/ holds other files"
+    for name in names:
+        assert (built / name).read_bytes() == (committed / name).read_bytes(), (
+            f"release/{ASSIGNMENT}/{name} is out of date with source/: run `make release` "
+            "(nbgrader generate_assignment pytorch_vfa --force) and commit release/")
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_release_keeps_every_cell_and_its_id(name):
+    assert [c.id for c in release_notebook(name).cells] == [c.id for c in source_notebook(name).cells]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_release_holds_no_solution_and_no_hidden_test(name):
+    text = (REPO / "release" / ASSIGNMENT / f"{name}.ipynb").read_text(encoding="utf-8")
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
+                   "import solutions"):
+        assert marker not in text
+    release = cells_by_id(release_notebook(name))
+    for cell in source_notebook(name).cells:
+        answers = [m.group(0) for m in SOLUTION_REGION.finditer(cell.source)]
+        answers += [m.group(0) for m in HIDDEN_REGION.finditer(cell.source)]
+        released = {line.strip() for line in release[cell.id].source.splitlines()}
+        for answer in answers:
+            lines = [line.strip() for line in answer.splitlines()[1:-1]]
+            leaked = [line for line in lines if line and not line.startswith("#") and line in released]
+            assert not leaked, f"{name}.ipynb, cell {cell.id}: the release still has {leaked}"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_release_stubs_are_the_source_with_each_solution_replaced_by_a_stub(name):
+    release = cells_by_id(release_notebook(name))
+    for cell in source_notebook(name).cells:
+        if role(cell) == "solution":
+            expected = SOLUTION_REGION.sub(lambda m: STUB.format(indent=m["indent"]), cell.source)
+            assert release[cell.id].source == expected
+            outside = SOLUTION_REGION.sub("", cell.source)  # the signatures a student must keep
+            headers = [line for line in outside.splitlines() if re.match(r"\s*(def|class) \w+\(", line)]
+            assert headers and all(header in release[cell.id].source for header in headers)
+        elif role(cell) == "grade":
+            assert release[cell.id].source == HIDDEN_REGION.sub("", cell.source).rstrip("\n")
+        else:  # markdown, provided code, visible tests, experiments: as written
+            assert release[cell.id].source == cell.source
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_release_stub_raises_not_implemented_error(name):
+    """Run the release's provided and solution cells, then call every function and
+    class they define (with placeholder arguments): each must raise NotImplementedError."""
+    namespace: dict = {}
+    stubs = []
+    for cell in release_notebook(name).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("grade") or cell.id.endswith("-tests"):
+            continue
+        if not (meta.get("locked") or meta.get("solution")):
+            continue  # scratch and experiment cells
+        exec(compile(cell.source, cell.id, "exec"), namespace)
+        if meta.get("solution"):
+            stubs += [node for node in ast.parse(cell.source).body
+                      if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    assert stubs
+    for node in stubs:
+        target = namespace[node.name]
+        init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"),
+                    None) if isinstance(node, ast.ClassDef) else node
+        n_args = len(init.args.args) - (1 if isinstance(node, ast.ClassDef) else 0)
+        with pytest.raises(NotImplementedError):
+            target(*[None] * n_args)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_release_is_valid_nbformat_4_5(name):
+    notebook = release_notebook(name)
+    nbformat.validate(notebook)
+    assert (notebook.nbformat, notebook.nbformat_minor) == (4, 5)

@@ -1,0 +1,161 @@
+"""The source notebooks follow the authoring rules of the assignment spec."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+
+import gymnasium as gym
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+import solutions
+
+from autograder.assignment import EXPERIMENT_ID_PREFIX, experiment_cell_ids, graded_cell_ids
+from autograder.spec import GROUPS
+from tests.notebooks.nbgrader_course import ASSIGNMENT, NOTEBOOKS, REPO, source_notebook
+
+# The student API of the spec, by score group: every name has its own solution
+# cell `<name-in-kebab-case>-solution` and hidden test cells `<name>-...hidden-tests`.
+API = {
+    "tensors": ["tensor_from_data", "column", "columns_concatenated", "columns_stacked",
+                "move_first_axis_last", "drop_singleton_axes", "add_axis", "flat_view",
+                "select_device"],
+    "networks": ["NeuralNetwork", "predict_class", "ValueFunction"],
+    "autograd": ["logistic_gradients", "train_step", "predict_no_grad"],
+    "td0": ["td_target", "semi_gradient_td0_update", "run_td0"],
+    "q": ["q_values", "epsilon_greedy", "semi_gradient_sarsa_update",
+          "semi_gradient_q_learning_update", "run_sarsa"],
+    "baird": ["baird_features", "baird_semi_gradient", "baird_expected_td", "run_baird_td"],
+}
+# Cell-id stems that differ from the kebab-case name.
+STEMS = {"NeuralNetwork": "neural-network", "ValueFunction": "value-function",
+         "semi_gradient_td0_update": "td0-update", "semi_gradient_sarsa_update": "sarsa-update",
+         "semi_gradient_q_learning_update": "q-learning-update"}
+RUNNERS = {  # cell id -> (function, parameters): the contract of scripts/bench_td_loops.py
+    "td0-vectorised-runner": ("td0_vectorised",
+                              ["envs", "v", "optimizer", "n_steps", "gamma", "seed"]),
+    "sarsa-vectorised-runner": ("sarsa_vectorised",
+                                ["envs", "q", "optimizer", "n_steps", "gamma", "epsilon", "seed"]),
+}
+
+
+def stem(name: str) -> str:
+    return STEMS.get(name, name.replace("_", "-"))
+
+
+def all_cells():
+    return [cell for name in NOTEBOOKS for cell in source_notebook(name).cells]
+
+
+def nbgrader(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebooks_are_nbformat_4_5_with_unique_ids(name):
+    notebook = source_notebook(name)
+    assert (notebook.nbformat, notebook.nbformat_minor) == (4, 5)
+    ids = [cell.id for cell in notebook.cells]
+    assert len(ids) == len(set(ids))
+    for cell in notebook.cells:  # nbgrader finds cells by grade_id, the grader by cell id: keep them one
+        if nbgrader(cell):
+            assert nbgrader(cell)["grade_id"] == cell.id
+
+
+def test_every_api_name_has_a_solution_cell_with_its_signature_outside_the_solution():
+    cells = {cell.id: cell for cell in all_cells()}
+    for names in API.values():
+        for name in names:
+            cell = cells[f"{stem(name)}-solution"]
+            assert nbgrader(cell).get("solution") is True
+            outside = cell.source.split("### BEGIN SOLUTION")[0]
+            keyword = "class" if name[0].isupper() else "def"
+            assert f"{keyword} {name}(" in outside
+
+
+def test_hidden_test_points_per_group_match_the_spec():
+    points = {}
+    for cell in all_cells():
+        if not nbgrader(cell).get("grade"):
+            continue
+        group = next(group for group, names in API.items()
+                     if any(cell.id.startswith(stem(name) + "-") for name in names))
+        assert "### BEGIN HIDDEN TESTS" in cell.source and nbgrader(cell)["locked"]
+        points[group] = points.get(group, 0) + nbgrader(cell)["points"]
+    assert points == {group: part.points for group, part in GROUPS.items()}
+
+
+def test_every_api_name_has_visible_tests_that_are_read_only():
+    cells = {cell.id: cell for cell in all_cells()}
+    for names in API.values():
+        for name in names:
+            cell = cells[f"{stem(name)}-tests"]
+            assert nbgrader(cell) == {"grade": False, "grade_id": cell.id, "locked": True,
+                                      "schema_version": 3, "solution": False}
+            assert "assert" in cell.source and "HIDDEN" not in cell.source
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_experiment_cells_are_found_by_id_and_are_not_graded(name):
+    path = REPO / "source" / ASSIGNMENT / f"{name}.ipynb"
+    ids = experiment_cell_ids(path)
+    assert ids, "every notebook has experiments"
+    assert ids == {cell.id for cell in source_notebook(name).cells
+                   if cell.id.startswith(EXPERIMENT_ID_PREFIX)}
+    assert not ids & graded_cell_ids(path)
+
+
+def test_experiment_ids_come_from_ids_not_tags(tmp_path):
+    notebook = source_notebook("pytorch_basics")
+    for cell in notebook.cells:  # tags a student could add or remove must not matter
+        cell.metadata["tags"] = ["experiment"] if not cell.id.startswith("experiment-") else []
+    path = tmp_path / "tagged.ipynb"
+    nbformat.write(notebook, path)
+    assert experiment_cell_ids(path) == {"experiment-classifier-training"}
+
+
+def test_an_experiment_cell_that_is_graded_is_an_authoring_error(tmp_path):
+    notebook = source_notebook("pytorch_basics")
+    cell = next(cell for cell in notebook.cells if cell.id == "column-hidden-tests")
+    cell.id = "experiment-column"
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(notebook, path)
+    with pytest.raises(ValueError, match="experiment-column.*grade cell"):
+        experiment_cell_ids(path)
+
+
+@pytest.mark.parametrize("cell_id", sorted(RUNNERS))
+def test_vectorised_runner_cells_keep_their_contract(cell_id):
+    cell = next(cell for cell in source_notebook("value_approximation").cells if cell.id == cell_id)
+    assert nbgrader(cell).get("locked") is True and not nbgrader(cell).get("grade")
+    function, parameters = RUNNERS[cell_id]
+    definitions = {node.name: node for node in ast.parse(cell.source).body
+                   if isinstance(node, ast.FunctionDef)}
+    assert [arg.arg for arg in definitions[function].args.args] == parameters
+
+
+def test_runner_cells_run_on_their_own_with_the_reference():
+    """scripts/bench_td_loops.py executes each runner cell alone in a namespace of
+    the reference's names: the cells must not need anything else of the notebook."""
+    cells = {cell.id: cell for cell in source_notebook("value_approximation").cells}
+    for cell_id, (function, _) in RUNNERS.items():
+        namespace = {name: getattr(solutions, name) for name in solutions.__all__}
+        exec(compile(cells[cell_id].source, cell_id, "exec"), namespace)
+        envs = gym.make_vec("CartPole-v1", num_envs=4, vectorization_mode="sync",
+                            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+        input_size = 4 if function == "td0_vectorised" else 5
+        torch.manual_seed(0)
+        net = solutions.ValueFunction(input_size, 8)
+        optimizer = torch.optim.SGD(net.parameters(), lr=1e-3)
+        kwargs = {"epsilon": 0.1} if function == "sarsa_vectorised" else {}
+        result = namespace[function](envs, net, optimizer, 60, gamma=0.95, seed=0, **kwargs)
+        assert isinstance(result, list) and all(isinstance(x, float) for x in result)
+        assert np.isfinite(result).all()
+        if function == "td0_vectorised":
+            assert len(result) == 60
+        else:
+            assert result and all(x >= 1 for x in result)  # 240 transitions end a few episodes
+        assert list(inspect.signature(namespace[function]).parameters) == RUNNERS[cell_id][1]
