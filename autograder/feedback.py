@@ -65,8 +65,8 @@ Where to look: {where}"""
 
 PASSED_TEMPLATE = "{name} ({score:g}/{max_score:g} points): passed"
 
-DEPENDENT_NOTE = ("\n`{function}` is right given your `{callee}`, which has the mistake [{code}]: "
-                  "that is counted once, in `{callee}`'s check.")
+DEPENDENT_NOTE = ("\n`{function}` is right given the functions it calls: {callees}. "
+                  "Their mistakes are counted once, in their own checks.")
 
 WHERE_TEMPLATE = "the cell that defines `{function}` in {notebook}, Part {part} ({title})"
 

@@ -82,8 +82,8 @@ def grade_submission(submission: Submission, options: Options, zygote: Zygote | 
         result.error = "\n".join(collector.notes)
     result.groups = {part.group: 0.0 for part in spec.PARTS}
     for check in result.checks:
-        result.groups[check.group] = round(result.groups[check.group] + check.score, 4)
-    result.score = round(sum(result.groups.values()), 4)
+        result.groups[check.group] = round(result.groups[check.group] + check.score, 2)
+    result.score = round(sum(result.groups.values()), 2)
     result.duration_s = round(time.perf_counter() - started, 2)
     return result
 

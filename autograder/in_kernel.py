@@ -28,7 +28,7 @@ def _in_process(namespace: dict, time_limit: float):
     return run
 
 
-_DIAGNOSED: dict[int, dict[str, str]] = {}  # per kernel namespace, across test cells
+_DIAGNOSED: dict[int, dict] = {}  # per kernel namespace, across test cells
 
 
 def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device: str | None = None) -> float:

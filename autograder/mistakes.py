@@ -72,6 +72,8 @@ def _variant(next_estimate: str, *, loss: str = "half_mse", detach: bool = True,
 
 def _update_mistakes(next_estimate: str) -> list[tuple[str, Callable]]:
     return [
+        # the course notebook's update exactly: δ as the loss, through the target, no termination
+        ("td-error-as-loss", _variant(next_estimate, loss="td_error", detach=False, honor_terminal=False)),
         ("td-error-as-loss", _variant(next_estimate, loss="td_error", detach=False)),
         ("td-error-as-loss", _variant(next_estimate, loss="td_error")),
         ("target-not-detached", _variant(next_estimate, detach=False)),
@@ -277,40 +279,31 @@ MISTAKES: dict[str, list[tuple[str, Callable]]] = {
 }
 
 
-#: Graded functions that call other graded functions: a mistake in a callee is
-#: counted once, in the callee's own check, not again in its callers'.
-DEPENDS_ON: dict[str, tuple[str, ...]] = {
-    "run_td0": ("semi_gradient_td0_update",),
-    "run_sarsa": ("semi_gradient_sarsa_update", "epsilon_greedy"),
-    "run_baird_td": ("baird_semi_gradient",),
-}
+def reference_with(overrides: dict[str, Callable]) -> Api:
+    """The reference API in which every function calls ``overrides`` instead of
+    the reference's own versions, however deep the call (all reference
+    functions are rebuilt over one shared namespace)."""
+    import solutions.baird, solutions.control, solutions.gradients, solutions.networks, solutions.td, \
+        solutions.tensors  # noqa: E401
 
-
-def with_globals(function: Callable, **overrides: Callable) -> Callable:
-    """``function`` with some of the names it looks up globally replaced."""
-    namespace = {**function.__globals__, **overrides}
-    return types.FunctionType(function.__code__, namespace, function.__name__, function.__defaults__,
-                              function.__closure__)
-
-
-def dependent_apis(name: str, diagnosed: dict[str, str]) -> list[tuple[str, str, Api]]:
-    """For each callee of ``name`` whose check named a mistake: the reference
-    ``name`` calling that mistaken callee, as (callee, code, api)."""
-    base = vars(solutions)
-    found = []
-    for callee in DEPENDS_ON.get(name, ()):
-        code = diagnosed.get(callee)
-        for mistake_code, wrong in MISTAKES.get(callee, []):
-            if mistake_code == code:
-                found.append((callee, code, Api({**base, name: with_globals(base[name], **{callee: wrong})})))
-    return found
+    shared: dict = {}
+    for module in (solutions.tensors, solutions.networks, solutions.gradients, solutions.td,
+                   solutions.control, solutions.baird):
+        shared.update(vars(module))
+    for name, value in list(shared.items()):
+        if isinstance(value, types.FunctionType) and value.__module__.startswith("solutions"):
+            shared[name] = types.FunctionType(value.__code__, shared, value.__name__, value.__defaults__,
+                                              value.__closure__)
+    shared.update(overrides)
+    return Api({name: shared[name] for name in solutions.__all__})
 
 
 def reference_api() -> Api:
     return Api(vars(solutions))
 
 
-def mistaken_apis(name: str) -> list[tuple[str, Api]]:
-    """The reference API with ``name`` swapped for each of its known mistakes."""
+def mistaken_apis(name: str) -> list[tuple[str, Callable, Api]]:
+    """The reference API with ``name`` swapped for each of its known mistakes:
+    (code, the wrong version, the API)."""
     base = vars(solutions)
-    return [(code, Api({**base, name: wrong})) for code, wrong in MISTAKES.get(name, [])]
+    return [(code, wrong, Api({**base, name: wrong})) for code, wrong in MISTAKES.get(name, [])]

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from solutions.td import as_input, semi_gradient_step, td_target
+from solutions.td import as_input, semi_gradient_step, semi_gradient_td0_update, td_target
 
 
 def state_action(state: torch.Tensor, action) -> torch.Tensor:
@@ -54,12 +54,13 @@ def semi_gradient_sarsa_update(
 ) -> torch.Tensor:
     """One episodic semi-gradient SARSA step (§10.1):
     ``w ← w + α[R + γ q̂(S′,A′,w) − q̂(S,A,w)] ∇q̂(S,A,w)``, with the target
-    ``R`` alone on termination. Returns δ."""
+    ``R`` alone on termination. Returns δ.
+
+    SARSA is semi-gradient TD(0) whose "states" are the state-action pairs.
+    """
     state, next_state = as_input(state, q), as_input(next_state, q)
-    with torch.no_grad():
-        next_q = q(state_action(next_state, next_action)).squeeze(-1)
-        target = td_target(reward, next_q, terminated, gamma)
-    return semi_gradient_step(optimizer, q(state_action(state, action)).squeeze(-1), target)
+    return semi_gradient_td0_update(q, optimizer, state_action(state, action), reward,
+                                    state_action(next_state, next_action), terminated, gamma)
 
 
 def semi_gradient_q_learning_update(

@@ -76,7 +76,7 @@ class GradingSession:
         self._zygote: Zygote | None = getattr(config, "_autograder_zygote", None)
         self._owns_zygote = self._zygote is None
         self.sessions: dict[str, NotebookSession] = {}
-        self.diagnosed: dict[str, str] = {}  # shared by the checks: callers are not charged for callees
+        self.diagnosed: dict = {}  # shared by the checks: callers are not charged for callees
 
     def student(self, notebook: str, time_limit: float):
         """A function running a case on this notebook's worker."""

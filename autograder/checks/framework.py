@@ -17,7 +17,7 @@ import torch
 
 from autograder import feedback, probes, spec
 from autograder.compare import EXACT, Comparison, Tolerance, compare, describe
-from autograder.mistakes import dependent_apis, mistaken_apis, reference_api
+from autograder.mistakes import mistaken_apis, reference_api, reference_with
 from autograder.results import CheckResult
 from autograder.worker import runtime, wire
 
@@ -125,8 +125,8 @@ class CheckContext:
     student: Callable[[Case, int], Outcome]  #: runs a case in the submission's worker
     seed: int
     device: str
-    #: diagnosis codes named so far in this submission, by graded function
-    diagnosed: dict[str, str] = field(default_factory=dict)
+    #: mistakes named so far in this submission: graded function -> (code, wrong version)
+    diagnosed: dict[str, tuple[str, Callable]] = field(default_factory=dict)
     result: CheckResult | None = None
     on_result: Callable[[CheckResult], None] = lambda result: None
     _reference: probes.Api = field(default_factory=reference_api)
@@ -140,8 +140,6 @@ class CheckContext:
                 raise RuntimeError(f"the reference failed on {case.call}: {outcome.error}")
         got = [self.student(case, self.seed) for case in cases]
         self.result = self._score(cases, expected, got, diagnose)
-        if self.result.diagnosis:
-            self.diagnosed[self.spec.function] = self.result.diagnosis
         self.on_result(self.result)
         assert self.result.status == "passed", self.result.feedback
         return self.result
@@ -159,13 +157,12 @@ class CheckContext:
             failing.append(i)
             if first_failure is None:
                 first_failure = (case, out, comparison)
-        score = round(self.spec.points * earned / total, 4)
+        score = round(self.spec.points * earned / total, 2)  # hundredths: what a gradebook shows
         if first_failure is None:
             return self._result(score, "passed")
-        for callee, code, api in dependent_apis(self.spec.function, self.diagnosed):
-            if all(self._matches(cases[i], got[i], api) for i in failing):
-                return self._result(self.spec.points, "passed", note=feedback.DEPENDENT_NOTE.format(
-                    function=self.spec.function, callee=callee, code=code))
+        credit = self._credit_for_callees(cases, got, failing)
+        if credit:
+            return self._result(self.spec.points, "passed", note=credit)
         case, out, comparison = first_failure
         code = self._diagnose(cases, got, failing, out, comparison, diagnose, expected)
         status = {"missing": "missing", "timeout": "timeout", "error": "error"}.get(out.kind)
@@ -186,19 +183,34 @@ class CheckContext:
             code = diagnose(got, expected)
             if code:
                 return code
-        if comparison is not None and comparison.problem in ("shape", "dtype", "device"):
+        if comparison is not None and comparison.problem in ("shape", "dtype", "device") and comparison.values_match:
             return f"wrong-{comparison.problem}"
         return None
 
+    def _credit_for_callees(self, cases, got, failing) -> str | None:
+        """Whether the result is right given the mistakes already counted in
+        the graded functions it calls (one at a time first, then all together);
+        if so, the note that says which."""
+        others = {name: wrong for name, (_, wrong) in self.diagnosed.items() if name != self.spec.function}
+        trials = [{name: wrong} for name, wrong in others.items()] + ([others] if len(others) > 1 else [])
+        for overrides in trials:
+            api = reference_with(overrides)
+            if all(self._matches(cases[i], got[i], api) for i in failing):
+                callees = ", ".join(f"`{name}` [{self.diagnosed[name][0]}]" for name in overrides)
+                return feedback.DEPENDENT_NOTE.format(function=self.spec.function, callees=callees)
+        return None
+
     def _best_mistake(self, cases, got, failing) -> str | None:
-        """The known mistake that explains the most failing cases (mistakes can
-        combine: the course notebook's update is td-error-as-loss AND bootstraps
-        at termination; the first listed wins a tie)."""
-        best, best_count = None, 0
-        for code, api in mistaken_apis(self.spec.function):
+        """The known mistake that explains the most failing cases (the first
+        listed wins a tie). When it explains them all, it is remembered, so that
+        the functions calling this one are not charged for it again."""
+        best, best_count, best_wrong = None, 0, None
+        for code, wrong, api in mistaken_apis(self.spec.function):
             count = sum(self._matches(cases[i], got[i], api) for i in failing)
             if count > best_count:
-                best, best_count = code, count
+                best, best_count, best_wrong = code, count, wrong
+        if best is not None and best_count == len(failing):
+            self.diagnosed[self.spec.function] = (best, best_wrong)
         return best
 
     def _matches(self, case: Case, got: Outcome, api: probes.Api) -> bool:

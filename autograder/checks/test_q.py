@@ -32,7 +32,8 @@ def test_q_values(ctx):
     states = [torch.randn(4, generator=g), torch.randn(3, 4, generator=g)]
     cases = [Case("q_values", {"state": s, "n_actions": n, "seed": ctx.seed, "device": device},
                   f"q_values(a seeded 5→8→1 network, {call('', s)[1:-1]}, {n})" +
-                  (" with tensors on the meta device" if device == "meta" else ""), FLOAT32_STEP)
+                  (" with tensors on the meta device" if device == "meta" else ""), FLOAT32_STEP,
+                  weight=0.5 if device == "meta" else 1.0)
              for s, n, device in ((states[0], 2, ctx.device), (states[1], 2, ctx.device), (states[1], 3, "meta"))]
     ctx.grade(cases)
 
@@ -75,4 +76,5 @@ def test_run_sarsa(ctx):
             "max_episode_steps": 15, "device": ctx.device}
     ctx.grade([Case("run_sarsa", args,
                     f"run_sarsa(CartPole-v1 truncated at 15 steps, a seeded 5→16→16→1 network, SGD(lr=0.01), "
-                    f"n_steps=150, gamma=0.95, epsilon=0.2, seed={args['seed']})", FLOAT32_RUN)])
+                    f"n_steps=150, gamma=0.95, epsilon=0.2, seed={args['seed']})", FLOAT32_RUN,
+                    mistake_key="parameters")])

@@ -1,0 +1,1 @@
+# Ada's submission is the instructor's solution: full marks.

@@ -1,0 +1,2 @@
+# Dev handed in the release untouched: every part raises NotImplementedError.
+# release: true
