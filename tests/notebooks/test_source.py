@@ -79,22 +79,25 @@ def test_every_api_name_has_a_solution_cell_with_its_signature_outside_the_solut
 def test_hidden_test_points_per_group_match_the_spec():
     points = {}
     for cell in all_cells():
-        if not nbgrader(cell).get("grade"):
-            continue
+        if not nbgrader(cell).get("points"):
+            continue  # not a grade cell, or a visible test worth 0
+        assert cell.id.endswith("-hidden-tests") and nbgrader(cell)["locked"]
+        assert "### BEGIN HIDDEN TESTS" in cell.source
         group = next(group for group, names in API.items()
                      if any(cell.id.startswith(stem(name) + "-") for name in names))
-        assert "### BEGIN HIDDEN TESTS" in cell.source and nbgrader(cell)["locked"]
         points[group] = points.get(group, 0) + nbgrader(cell)["points"]
     assert points == {group: part.points for group, part in GROUPS.items()}
 
 
-def test_every_api_name_has_visible_tests_that_are_read_only():
+def test_every_api_name_has_visible_tests_worth_no_points():
+    """Visible tests are read-only grade cells of 0 points: nbgrader's Validate
+    reports their failures, and they add nothing to a part's total."""
     cells = {cell.id: cell for cell in all_cells()}
     for names in API.values():
         for name in names:
             cell = cells[f"{stem(name)}-tests"]
-            assert nbgrader(cell) == {"grade": False, "grade_id": cell.id, "locked": True,
-                                      "schema_version": 3, "solution": False}
+            assert nbgrader(cell) == {"grade": True, "grade_id": cell.id, "locked": True,
+                                      "points": 0, "schema_version": 3, "solution": False}
             assert "assert" in cell.source and "HIDDEN" not in cell.source
 
 
