@@ -15,6 +15,7 @@ from pathlib import Path
 from autograder import reports, spec
 from autograder.grading import Options, grade_batch
 from autograder.submission import COURSE_ROOT, find_submissions
+from autograder.worker.sandbox import Limits, choose_mode
 
 USAGE_ERROR, INTERNAL_ERROR = 2, 1
 FORMATS = ("table", "json", "csv", "gradescope")
@@ -41,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="report format (default: table on a terminal, json otherwise)")
     grade.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
     grade.add_argument("--seed", type=int, default=20251, help="base seed of every check (default 20251)")
+    grade.add_argument("--sandbox", choices=("auto", "bwrap", "process"), default="auto",
+                       help="how student code is confined: bwrap (bubblewrap namespaces), process "
+                            "(resource limits only; see the README), auto: bwrap where it works")
+    grade.add_argument("--memory-limit", type=float, default=4.0, metavar="GIB",
+                       help="address-space limit of each student process, in GiB (default 4)")
     grade.add_argument("--course-root", type=Path, default=COURSE_ROOT,
                        help="the course directory (with source/) the experiment cells are read from")
     return parser
@@ -86,8 +92,14 @@ def grade(args: argparse.Namespace) -> int:
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     if fmt == "gradescope" and len(submissions) != 1:
         raise UsageError(f"--format gradescope writes one submission's results.json; got {len(submissions)}")
-    options = Options(seed=args.seed, device=device, cell_timeout=args.timeout, course_root=args.course_root)
-    sandbox = "process"
+    if args.memory_limit <= 0:
+        raise UsageError(f"--memory-limit must be positive, got {args.memory_limit}")
+    try:
+        sandbox = choose_mode(args.sandbox)
+    except RuntimeError as exc:
+        raise UsageError(str(exc)) from None
+    options = Options(seed=args.seed, device=device, cell_timeout=args.timeout, course_root=args.course_root,
+                      sandbox=sandbox, limits=Limits(memory_bytes=int(args.memory_limit * 2**30)))
     print(f"autograder: grading {len(submissions)} submission(s) on {device}, seed {args.seed}, "
           f"{min(args.jobs, len(submissions))} job(s), sandbox: {sandbox}", file=sys.stderr)
     started, results = time.perf_counter(), []

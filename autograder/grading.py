@@ -22,6 +22,7 @@ from autograder import spec
 from autograder.results import CheckResult, SubmissionResult
 from autograder.submission import COURSE_ROOT, Submission
 from autograder.worker.client import Zygote
+from autograder.worker.sandbox import Limits
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 
@@ -34,6 +35,31 @@ class Options:
     device: str = "cpu"
     cell_timeout: float = 60.0
     course_root: Path = COURSE_ROOT
+    sandbox: str = "auto"  #: bwrap, process, or auto (bwrap where it works)
+    limits: Limits = Limits()
+
+
+class ZygotePool:
+    """A fresh zygote (and sandbox) for every submission, the next one warming
+    up while the current submission is graded."""
+
+    def __init__(self, options: Options):
+        self.options = options
+        self._spare: Zygote | None = None
+
+    def _start(self) -> Zygote:
+        return Zygote(self.options.sandbox, self.options.limits)
+
+    def take(self, prefetch: bool = True) -> Zygote:
+        zygote, self._spare = self._spare or self._start(), None
+        if prefetch:
+            self._spare = self._start()
+        return zygote
+
+    def close(self) -> None:
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
 
 
 class _Collector:
@@ -59,8 +85,10 @@ class _Collector:
 
 
 def grade_submission(submission: Submission, options: Options, zygote: Zygote | None = None) -> SubmissionResult:
-    """Run every check on one submission and add up the scores."""
+    """Run every check on one submission and add up the scores. The zygote
+    (this submission's sandbox) is closed at the end: nothing of it survives."""
     started = time.perf_counter()
+    zygote = zygote or Zygote(options.sandbox, options.limits)
     result = SubmissionResult(submission.student, str(submission.path), max_score=spec.MAX_SCORE, seed=options.seed)
     collector = _Collector(zygote)
     args = [str(CHECKS_DIR), "--submission", str(submission.path), "--seed", str(options.seed),
@@ -73,6 +101,8 @@ def grade_submission(submission: Submission, options: Options, zygote: Zygote | 
             exit_code = pytest.main(args, plugins=[collector])
     except Exception as exc:  # noqa: BLE001 - one broken submission never stops a batch
         exit_code, collector.notes = -1, [f"the grader failed: {exc}"]
+    finally:
+        zygote.close()
     result.checks = sorted(collector.results, key=lambda c: _check_order(c.name))
     result.notes = collector.notes
     if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not result.checks:
@@ -95,27 +125,27 @@ def _check_order(name: str) -> tuple[int, str]:
 
 # --- batches ---------------------------------------------------------------------------
 
-_zygote: Zygote | None = None
+_pool: ZygotePool | None = None
 
 
 def _grade_in_pool(job: tuple[Submission, Options]) -> SubmissionResult:
-    global _zygote
-    if _zygote is None:  # one warm zygote per pool process, started on its first submission
-        _zygote = Zygote()
+    global _pool
     submission, options = job
-    return grade_submission(submission, options, _zygote)
+    if _pool is None:  # one per pool process: its spare zygote warms up between submissions
+        _pool = ZygotePool(options)
+    return grade_submission(submission, options, _pool.take())
 
 
 def grade_batch(submissions: list[Submission], options: Options, jobs: int) -> Iterator[SubmissionResult]:
     """Grade submissions on ``jobs`` processes; yield each result as it finishes."""
     if jobs <= 1 or len(submissions) <= 1:
-        zygote = Zygote()
+        pool = ZygotePool(options)
         try:
-            for submission in submissions:
-                yield grade_submission(submission, options, zygote)
+            for i, submission in enumerate(submissions):
+                yield grade_submission(submission, options, pool.take(prefetch=i + 1 < len(submissions)))
         finally:
-            zygote.close()
+            pool.close()
         return
     context = multiprocessing.get_context("fork")  # the grader is warm: children start with torch loaded
-    with context.Pool(min(jobs, len(submissions)), maxtasksperchild=None) as pool:
+    with context.Pool(min(jobs, len(submissions))) as pool:
         yield from pool.imap_unordered(_grade_in_pool, [(s, options) for s in submissions])

@@ -40,47 +40,58 @@ def _step(optimizer, estimate, target, loss: str, zero_grad: bool = True) -> tor
     return delta.detach()
 
 
-def _variant(next_estimate: str, *, loss: str = "half_mse", detach: bool = True, honor_terminal: bool = True,
-             zero_grad: bool = True) -> Callable:
-    """A semi-gradient update for TD(0) (``next_estimate='v'``), SARSA (``'q_next'``),
-    Q-learning (``'q_max'``) or wrong targets (``'q_min'``: a non-greedy action)."""
+PROBE_ACTIONS = 2  #: SARSA's signature has no n_actions; the probes' networks have two actions
+
+
+def _variant(rule: str, target: str | None = None, *, loss: str = "half_mse", detach: bool = True,
+             honor_terminal: bool = True, zero_grad: bool = True) -> Callable:
+    """A (possibly wrong) semi-gradient update with the signature of ``rule``
+    (``td0``, ``sarsa``, ``q_learning``) and the bootstrap ``target``: ``v``
+    (v̂(S′)), ``q_next`` (q̂(S′,A′)), ``q_max`` (max_a q̂(S′,a)) or ``q_min`` (a
+    non-greedy action's value); by default the rule's own."""
+    target = target or {"td0": "v", "sarsa": "q_next", "q_learning": "q_max"}[rule]
 
     def update(net, optimizer, state, *args):
-        if next_estimate == "v":
+        if rule == "td0":
             reward, next_state, terminated, gamma = args
-            state, next_state = as_input(state, net), as_input(next_state, net)
-            estimate, next_value = net(state).squeeze(-1), net(next_state).squeeze(-1)
+            next_action, n_actions = None, PROBE_ACTIONS
+        elif rule == "sarsa":
+            action, reward, next_state, next_action, terminated, gamma = args
+            n_actions = PROBE_ACTIONS
         else:
-            if next_estimate == "q_next":
-                action, reward, next_state, next_action, terminated, gamma = args
-            else:
-                action, reward, next_state, terminated, gamma, n_actions = args
-            state, next_state = as_input(state, net), as_input(next_state, net)
+            action, reward, next_state, terminated, gamma, n_actions = args
+            next_action = None
+        state, next_state = as_input(state, net), as_input(next_state, net)
+        if rule == "td0":
+            estimate = net(state).squeeze(-1)
+        else:
             estimate = net(state_action(state, action)).squeeze(-1)
-            if next_estimate == "q_next":
-                next_value = net(state_action(next_state, next_action)).squeeze(-1)
-            else:
-                all_next = q_values(net, next_state, n_actions)
-                next_value = all_next.max(-1).values if next_estimate == "q_max" else all_next.min(-1).values
+        if target == "v":
+            next_value = net(next_state).squeeze(-1)
+        elif target == "q_next":
+            next_value = net(state_action(next_state, next_action)).squeeze(-1)
+        else:
+            all_next = q_values(net, next_state, n_actions)
+            next_value = all_next.max(-1).values if target == "q_max" else all_next.min(-1).values
         if detach:
             next_value = next_value.detach()
-        target = td_target(reward, next_value, terminated if honor_terminal else False, gamma)
-        return _step(optimizer, estimate, target, loss, zero_grad)
+        bootstrapped = td_target(reward, next_value, terminated if honor_terminal else False, gamma)
+        return _step(optimizer, estimate, bootstrapped, loss, zero_grad)
 
     return update
 
 
-def _update_mistakes(next_estimate: str) -> list[tuple[str, Callable]]:
+def _update_mistakes(rule: str) -> list[tuple[str, Callable]]:
     return [
         # the course notebook's update exactly: δ as the loss, through the target, no termination
-        ("td-error-as-loss", _variant(next_estimate, loss="td_error", detach=False, honor_terminal=False)),
-        ("td-error-as-loss", _variant(next_estimate, loss="td_error", detach=False)),
-        ("td-error-as-loss", _variant(next_estimate, loss="td_error")),
-        ("target-not-detached", _variant(next_estimate, detach=False)),
-        ("terminal-bootstrap", _variant(next_estimate, honor_terminal=False)),
-        ("double-step", _variant(next_estimate, loss="mse")),
-        ("sign-flipped", _variant(next_estimate, loss="negated")),
-        ("grad-accumulation", _variant(next_estimate, zero_grad=False)),
+        ("td-error-as-loss", _variant(rule, loss="td_error", detach=False, honor_terminal=False)),
+        ("td-error-as-loss", _variant(rule, loss="td_error", detach=False)),
+        ("td-error-as-loss", _variant(rule, loss="td_error")),
+        ("target-not-detached", _variant(rule, detach=False)),
+        ("terminal-bootstrap", _variant(rule, honor_terminal=False)),
+        ("double-step", _variant(rule, loss="mse")),
+        ("sign-flipped", _variant(rule, loss="negated")),
+        ("grad-accumulation", _variant(rule, zero_grad=False)),
     ]
 
 
@@ -171,6 +182,11 @@ def _no_exploration(q_values, epsilon, rng):
     return int(torch.as_tensor(q_values).argmax())
 
 
+def _draws_but_never_explores(q_values, epsilon, rng):
+    rng.random()
+    return int(torch.as_tensor(q_values).argmax())
+
+
 def _always_random(q_values, epsilon, rng):
     return int(rng.integers(q_values.shape[-1]))
 
@@ -250,11 +266,12 @@ MISTAKES: dict[str, list[tuple[str, Callable]]] = {
     "train_step": [("grad-accumulation", _accumulating_train_step)],
     "predict_no_grad": [("graph-recorded", _recording_predict)],
     "td_target": [("terminal-bootstrap", lambda r, v, t, g: td_target(r, v, False, g))],
-    "semi_gradient_td0_update": _update_mistakes("v"),
-    "semi_gradient_sarsa_update": _update_mistakes("q_next") + [("sarsa-uses-max", _variant("q_max"))],
-    "semi_gradient_q_learning_update": _update_mistakes("q_max") + [
-        ("q-learning-uses-next-action", _variant("q_min"))],
-    "epsilon_greedy": [("no-exploration", _no_exploration), ("always-random", _always_random)],
+    "semi_gradient_td0_update": _update_mistakes("td0"),
+    "semi_gradient_sarsa_update": _update_mistakes("sarsa") + [("sarsa-uses-max", _variant("sarsa", "q_max"))],
+    "semi_gradient_q_learning_update": _update_mistakes("q_learning") + [
+        ("q-learning-uses-next-action", _variant("q_learning", "q_min"))],
+    "epsilon_greedy": [("no-exploration", _draws_but_never_explores), ("no-exploration", _no_exploration),
+                       ("always-random", _always_random)],
     "run_td0": [("truncation-as-termination", _run_td0_truncation_as_termination)],
     "run_sarsa": [
         ("truncation-as-termination", _run_sarsa_variant(truncation_terminates=True)),

@@ -34,12 +34,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where the checks run the student's code and the reference (default: auto)")
     group.addoption("--cell-timeout", type=float, default=60.0,
                     help="seconds one notebook cell may run before it is stopped (default 60)")
+    group.addoption("--sandbox", choices=("auto", "bwrap", "process"), default="auto",
+                    help="how student code is confined (default: bwrap where it works)")
     group.addoption("--course-root", default=str(COURSE_ROOT),
                     help="the course directory holding source/ (for experiment cells)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "check(spec): an autograder check, with its name, group and points")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the parts in the spec's order (a stable sort keeps each module's own
+    order): a function's callees are checked first, so that a caller is not
+    charged again for a mistake already named in a callee (e.g. SARSA's update
+    calls the TD(0) update)."""
+    order = {part.group: i for i, part in enumerate(spec.PARTS)}
+
+    def part_of(item: pytest.Item) -> int:
+        marker = item.get_closest_marker("check")
+        return order.get(marker.args[0].group, len(order)) if marker else len(order)
+
+    items.sort(key=part_of)
 
 
 def resolve_device(choice: str) -> str:
@@ -75,6 +91,7 @@ class GradingSession:
         self.seed = DEFAULT_SEED if seed is None else seed
         self._zygote: Zygote | None = getattr(config, "_autograder_zygote", None)
         self._owns_zygote = self._zygote is None
+        self._sandbox = config.getoption("--sandbox")
         self.sessions: dict[str, NotebookSession] = {}
         self.diagnosed: dict = {}  # shared by the checks: callers are not charged for callees
 
@@ -88,7 +105,7 @@ class GradingSession:
             session = self.sessions.get(notebook)
             if session is None:
                 if self._zygote is None:
-                    self._zygote = Zygote()
+                    self._zygote = Zygote(self._sandbox)
                 session = self.sessions[notebook] = NotebookSession(self._zygote, loaded.cells, self.cell_timeout)
                 session.start()
             return Outcome.from_reply(session.probe(case.probe, case.args, seed, time_limit))

@@ -131,9 +131,16 @@ class CheckContext:
     on_result: Callable[[CheckResult], None] = lambda result: None
     _reference: probes.Api = field(default_factory=reference_api)
 
-    def grade(self, cases: list[Case], diagnose: Callable[[list[Outcome], list[Outcome]], str | None] | None = None
-              ) -> CheckResult:
-        """Score the cases, name the mistake, write the feedback; fail the test unless full marks."""
+    def variant_outcomes(self, code: str, cases: list[Case]) -> list[Outcome]:
+        """The first known mistake with this code, run on every case."""
+        api = next(api for mistake, _, api in mistaken_apis(self.spec.function) if mistake == code)
+        return [run_reference(case, api, self.seed) for case in cases]
+
+    def grade(self, cases: list[Case], diagnose: Callable[..., str | None] | None = None) -> CheckResult:
+        """Score the cases, name the mistake, write the feedback; fail the test unless full marks.
+
+        ``diagnose(ctx, cases, got, expected)`` may name a mistake that no
+        single wrong version reproduces (a random choice, a behaviour)."""
         expected = [run_reference(case, self._reference, self.seed) for case in cases]
         for case, outcome in zip(cases, expected):
             if outcome.kind != "ok":
@@ -174,58 +181,75 @@ class CheckContext:
         if out.kind != "ok":
             if out.kind == "error" and cases[failing[0]].args.get("device") == "meta" and \
                     all(o.kind == "ok" for o in got if o is not out):
+                self.diagnosed.setdefault(self.spec.function, ("wrong-device", None))
                 return "wrong-device"
             return out.kind
-        code = self._best_mistake(cases, got, failing)
+        code = self._best_mistake(cases, got, failing, expected)
         if code:
             return code
         if diagnose is not None:
-            code = diagnose(got, expected)
-            if code:
-                return code
-        if comparison is not None and comparison.problem in ("shape", "dtype", "device") and comparison.values_match:
-            return f"wrong-{comparison.problem}"
-        return None
+            code = diagnose(self, cases, got, expected)
+        if not code and comparison is not None and comparison.problem in ("shape", "dtype", "device") \
+                and comparison.values_match:
+            code = f"wrong-{comparison.problem}"
+        if code:  # remembered without a wrong version: callers are credited only where it can be told
+            self.diagnosed.setdefault(self.spec.function, (code, None))
+        return code
 
     def _credit_for_callees(self, cases, got, failing) -> str | None:
         """Whether the result is right given the mistakes already counted in
         the graded functions it calls (one at a time first, then all together);
         if so, the note that says which."""
-        others = {name: wrong for name, (_, wrong) in self.diagnosed.items() if name != self.spec.function}
-        trials = [{name: wrong} for name, wrong in others.items()] + ([others] if len(others) > 1 else [])
+        named = {name: entry for name, entry in self.diagnosed.items() if name != self.spec.function}
+        if any(code == "wrong-device" for code, _ in named.values()) and all(
+                got[i].kind == "error" and cases[i].args.get("device") == "meta" for i in failing):
+            callees = [name for name, (code, _) in named.items() if code == "wrong-device"]
+            return self._credit_note(callees)
+        wrong = {name: version for name, (_, version) in named.items() if version is not None}
+        trials = [{name: version} for name, version in wrong.items()] + ([wrong] if len(wrong) > 1 else [])
         for overrides in trials:
             api = reference_with(overrides)
-            if all(self._matches(cases[i], got[i], api) for i in failing):
-                callees = ", ".join(f"`{name}` [{self.diagnosed[name][0]}]" for name in overrides)
-                return feedback.DEPENDENT_NOTE.format(function=self.spec.function, callees=callees)
+            if all(self._agrees(cases[i], got[i], run_reference(cases[i], api, self.seed)) for i in failing):
+                return self._credit_note(list(overrides))
         return None
 
-    def _best_mistake(self, cases, got, failing) -> str | None:
+    def _credit_note(self, callees: list[str]) -> str:
+        named = ", ".join(f"`{name}` [{self.diagnosed[name][0]}]" for name in callees)
+        return feedback.DEPENDENT_NOTE.format(function=self.spec.function, callees=named)
+
+    def _best_mistake(self, cases, got, failing, expected) -> str | None:
         """The known mistake that explains the most failing cases (the first
-        listed wins a tie). When it explains them all, it is remembered, so that
-        the functions calling this one are not charged for it again."""
-        best, best_count, best_wrong = None, 0, None
+        listed wins a tie). A case only counts where the mistake's result
+        differs from the reference's. When the mistake explains every failing
+        case it can tell apart, it is remembered, so that the functions
+        calling this one are not charged for it again."""
+        best, best_count, best_wrong, best_complete = None, 0, None, False
         for code, wrong, api in mistaken_apis(self.spec.function):
-            count = sum(self._matches(cases[i], got[i], api) for i in failing)
-            if count > best_count:
-                best, best_count, best_wrong = code, count, wrong
-        if best is not None and best_count == len(failing):
+            matched, complete = 0, True
+            for i in failing:
+                theirs = run_reference(cases[i], api, self.seed)
+                if self._agrees(cases[i], expected[i], theirs):
+                    continue  # this case cannot tell the mistake from the reference
+                if self._agrees(cases[i], got[i], theirs):
+                    matched += 1
+                else:
+                    complete = False
+            if matched > best_count:
+                best, best_count, best_wrong, best_complete = code, matched, wrong, complete
+        if best is not None and best_complete:
             self.diagnosed[self.spec.function] = (best, best_wrong)
         return best
 
-    def _matches(self, case: Case, got: Outcome, api: probes.Api) -> bool:
-        """Whether the student's result equals this mistake's on one case."""
-        if got.kind != "ok":
+    def _agrees(self, case: Case, mine: Outcome, theirs: Outcome) -> bool:
+        """Whether two outcomes of a case agree (on ``case.mistake_key`` if set)."""
+        if mine.kind != "ok" or theirs.kind != "ok":
             return False
-        wrong = run_reference(case, api, self.seed)
-        if wrong.kind != "ok":
-            return False
-        mine, theirs, key = got.value, wrong.value, case.mistake_key
+        a, b, key = mine.value, theirs.value, case.mistake_key
         if key is not None:
-            if not (isinstance(mine, dict) and key in mine and isinstance(theirs, dict) and key in theirs):
+            if not (isinstance(a, dict) and key in a and isinstance(b, dict) and key in b):
                 return False
-            mine, theirs = mine[key], theirs[key]
-        return compare(mine, theirs, case.tol).ok
+            a, b = a[key], b[key]
+        return compare(a, b, case.tol).ok
 
     def _result(self, score, status, code=None, case=None, out=None, comparison=None, note="") -> CheckResult:
         s = self.spec

@@ -33,7 +33,7 @@ def test_baird_expected_td(ctx):
                for w0, n in ((BOOK_W0, 100), (w, 30))])
 
 
-def divergence_diagnosis(got, expected):
+def divergence_diagnosis(ctx, cases, got, expected):
     """A run whose weights stay near where they started did not diverge."""
     run = got[0]
     if run.kind == "ok" and hasattr(run.value, "values") and run.value.values.dim() == 2:

@@ -38,7 +38,7 @@ def test_q_values(ctx):
     ctx.grade(cases)
 
 
-def greedy_diagnosis(got, expected):
+def greedy_diagnosis(ctx, cases, got, expected):
     """ε = 1 must explore; ε = 0 must never: name which of the two is broken."""
     explore, exploit = got[2], got[1]
     if explore.kind == "ok" and set(explore.value["actions"]) == {1}:
@@ -63,11 +63,30 @@ def test_sarsa_update(ctx):
     ctx.grade(update_cases(ctx, "sarsa_update", "semi_gradient_sarsa_update", SIZES, q_transitions(ctx, True), names))
 
 
+def next_action_diagnosis(ctx, cases, got, expected):
+    """A sampled next action gives, transition by transition, either the max
+    target or another action's: every δ is one of the two, and some are not the max's."""
+    other = ctx.variant_outcomes("q-learning-uses-next-action", cases)
+    seen_other = False
+    for g, e, o in zip(got, expected, other):
+        if g.kind != "ok" or o.kind != "ok" or not isinstance(g.value, dict) or e.value["delta"].device == "meta":
+            continue
+        mine = g.value.get("delta")
+        if not hasattr(mine, "values") or mine.shape != e.value["delta"].shape:
+            return None
+        m, best, rest = mine.values.double(), e.value["delta"].values.double(), o.value["delta"].values.double()
+        near_best, near_rest = (m - best).abs() < 1e-5, (m - rest).abs() < 1e-5
+        if not bool((near_best | near_rest).all()):
+            return None
+        seen_other |= bool((near_rest & ~near_best).any())
+    return "q-learning-uses-next-action" if seen_other else None
+
+
 @check("q.q_learning_update", group="q", points=4, function="semi_gradient_q_learning_update")
 def test_q_learning_update(ctx):
     names = ["state", "action", "reward", "next_state", "terminated", "gamma", "n_actions"]
     ctx.grade(update_cases(ctx, "q_learning_update", "semi_gradient_q_learning_update", SIZES,
-                           q_transitions(ctx, False), names))
+                           q_transitions(ctx, False), names), diagnose=next_action_diagnosis)
 
 
 @check("q.run_sarsa", group="q", points=4, function="run_sarsa", time_limit=30)

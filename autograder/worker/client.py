@@ -8,6 +8,7 @@ process group and replaced: one hanging function costs only its own checks.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,10 +16,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from autograder.worker import runtime
+from autograder.worker.sandbox import UNPRIVILEGED_UID, Limits, bwrap_command, choose_mode, worker_environment
 
 GRACE_S = 5.0  # beyond a limit the worker enforces itself, before it is killed
 
@@ -28,22 +30,43 @@ class WorkerDied(RuntimeError):
 
 
 class Zygote:
-    """The pre-warmed parent of all workers (see :mod:`autograder.worker.zygote`)."""
+    """The pre-warmed parent of one submission's workers, in its sandbox
+    (see :mod:`autograder.worker.zygote` and :mod:`autograder.worker.sandbox`).
 
-    def __init__(self, env: dict[str, str] | None = None, start_timeout: float = 120.0):
-        self._control, theirs = socket.socketpair()
-        child_env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg",
-                     "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+    It starts at once in the background; the first :meth:`spawn` waits for it.
+    """
+
+    def __init__(self, mode: str = "auto", limits: Limits = Limits(), start_timeout: float = 120.0):
+        self.mode = choose_mode(mode)
+        # SEQPACKET keeps each control message whole (a fork request, a kill, a pid)
+        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._tmp = tempfile.TemporaryDirectory(prefix="autograder-")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.worker.zygote", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()], cwd=self._tmp.name, env=child_env,
-            stdin=subprocess.DEVNULL,
-        )
+        config = {"limits": asdict(limits), "scratch_root": "/tmp" if self.mode == "bwrap" else self._tmp.name,
+                  "drop_to_uid": UNPRIVILEGED_UID if self.mode == "bwrap" else None}
+        command = [sys.executable, "-I", "-m", "autograder.worker.zygote", str(theirs.fileno()), json.dumps(config)]
+        env = {**os.environ, **worker_environment()}
+        if self.mode == "bwrap":
+            command = bwrap_command(command, limits)
+        self._log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(command, pass_fds=[theirs.fileno()], cwd=self._tmp.name, env=env,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
+                                        start_new_session=True)
         theirs.close()
-        self._control.settimeout(start_timeout)
-        if self._readline() != "ready":
-            raise WorkerDied("the worker zygote did not start")
+        self._start_timeout = start_timeout
+        self._ready = False
+        self.workers: list[Worker] = []
+
+    def _wait_ready(self) -> None:
+        self._control.settimeout(self._start_timeout)
+        try:
+            ready = self._readline() == "ready"
+        except (OSError, WorkerDied):
+            ready = False
+        if not ready:
+            self._log.seek(0)
+            raise WorkerDied(f"the worker zygote ({self.mode} mode) did not start: "
+                             f"{self._log.read()[-2000:].decode(errors='replace')}")
+        self._ready = True
 
     def _readline(self) -> str:
         data = b""
@@ -54,28 +77,43 @@ class Zygote:
             data += chunk
         return data.decode().strip()
 
-    def spawn(self, workdir: str) -> "Worker":
+    def spawn(self) -> "Worker":
+        if not self._ready:
+            self._wait_ready()
         ours, theirs = socket.socketpair()
-        socket.send_fds(self._control, [workdir.encode()], [theirs.fileno()])
+        socket.send_fds(self._control, [b"fork"], [theirs.fileno()])
         theirs.close()
-        pid = int(self._readline())
-        return Worker(pid, ours)
+        worker = Worker(int(self._readline()), ours, self)
+        self.workers.append(worker)
+        return worker
+
+    def kill(self, pid: int) -> None:
+        """Kill a worker's process group. The zygote does it: in bwrap mode the
+        pid is one of the sandbox's PID namespace, meaningless out here."""
+        try:
+            self._control.sendall(f"kill {pid}\n".encode())
+        except OSError:
+            pass  # the zygote is gone, and its workers with it (bwrap) or by their EOF
 
     def close(self) -> None:
+        """End the submission: every worker, the zygote and (bwrap) its whole PID namespace."""
+        for worker in self.workers:
+            worker.kill()
         self._control.close()
         try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+        self._log.close()
         self._tmp.cleanup()
 
 
 class Worker:
     """One forked worker process and the socket to it."""
 
-    def __init__(self, pid: int, sock: socket.socket):
-        self.pid, self.sock = pid, sock
+    def __init__(self, pid: int, sock: socket.socket, zygote: Zygote):
+        self.pid, self.sock, self.zygote = pid, sock, zygote
 
     def request(self, message: dict, timeout: float) -> dict:
         """Send one request, wait at most ``timeout`` seconds for the reply."""
@@ -94,11 +132,7 @@ class Worker:
     def kill(self) -> None:
         """Kill the worker's whole process group (it called setsid)."""
         self.sock.close()
-        for target in (lambda: os.killpg(self.pid, signal.SIGKILL), lambda: os.kill(self.pid, signal.SIGKILL)):
-            try:
-                target()
-            except (ProcessLookupError, PermissionError):
-                pass
+        self.zygote.kill(self.pid)
 
 
 @dataclass
@@ -127,14 +161,11 @@ class NotebookSession:
     _worker: Worker | None = None
     _skip: set[int] = field(default_factory=set)
 
-    def __post_init__(self) -> None:
-        self._workdir = tempfile.TemporaryDirectory(prefix="autograder-work-")
-
     def start(self) -> None:
         """(Re)start the worker and run the cells, skipping those that hung before."""
         self.reports = []
         while True:
-            self._worker = self.zygote.spawn(self._workdir.name)
+            self._worker = self.zygote.spawn()
             hung = self._run_cells()
             if hung is None:
                 return
@@ -174,4 +205,3 @@ class NotebookSession:
         if self._worker is not None:
             self._worker.kill()
             self._worker = None
-        self._workdir.cleanup()

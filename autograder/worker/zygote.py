@@ -4,20 +4,55 @@ Importing torch costs seconds; forking a process that already has it costs
 milliseconds. The zygote imports torch, numpy, gymnasium and the worker
 runtime once -- never the reference solutions or the checks -- and then, for
 each request on its control socket, forks a worker that serves the socket
-passed along with the request.
+passed along with the request. One zygote serves one submission, inside that
+submission's sandbox (:mod:`autograder.worker.sandbox`).
 
-Run as ``python -m autograder.worker.zygote CONTROL_FD``.
+Run as ``python -I -m autograder.worker.zygote CONTROL_FD CONFIG_JSON``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import signal
 import socket
 import sys
+import tempfile
 
 
-def main(control_fd: int) -> None:
+def become_worker(config: dict) -> None:
+    """In a freshly forked child: own session, own scratch directory, limits,
+    no privileges, and no way to write to the grader's terminal."""
+    os.setsid()
+    scratch = tempfile.mkdtemp(prefix="work-", dir=config["scratch_root"])
+    uid = config.get("drop_to_uid")
+    if uid is not None and os.geteuid() == 0:
+        os.chown(scratch, uid, uid)
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)  # also clears every capability
+    os.chdir(scratch)
+    limits = config["limits"]
+    for name, value in (("RLIMIT_AS", limits["memory_bytes"]), ("RLIMIT_NPROC", limits["processes"]),
+                        ("RLIMIT_CPU", limits["cpu_seconds"]), ("RLIMIT_FSIZE", limits["file_bytes"]),
+                        ("RLIMIT_CORE", 0)):
+        resource.setrlimit(getattr(resource, name), (value, value))
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # prints that bypass sys.stdout go nowhere: no flood reaches the grader
+    os.dup2(devnull, 2)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def main(control_fd: int, config: dict) -> None:
     import gymnasium  # noqa: F401  - imported here so that workers start warm
     import matplotlib
 
@@ -26,24 +61,28 @@ def main(control_fd: int) -> None:
 
     from autograder.worker import runtime
 
+    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != os.getcwd()]
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     control = socket.socket(fileno=control_fd)
     control.sendall(b"ready\n")
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, 4096, 2)
-        except (ConnectionError, OSError):
+        except OSError:
             return
         if not message:
             return  # the grader went away
-        workdir = message.decode().strip()
+        if message.startswith(b"kill "):
+            for line in message.decode().split("\n"):
+                if line.startswith("kill "):
+                    _kill_group(int(line.split()[1]))
+            continue
         pid = os.fork()
         if pid == 0:
             control.close()
-            os.setsid()  # its own process group: the grader kills the whole tree at once
-            os.chdir(workdir)
             channel = socket.socket(fileno=fds[0])
             try:
+                become_worker(config)
                 runtime.serve(channel)
             finally:
                 os._exit(0)
@@ -53,4 +92,4 @@ def main(control_fd: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), json.loads(sys.argv[2]))

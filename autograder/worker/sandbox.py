@@ -1,0 +1,107 @@
+"""How a submission's zygote is confined: bubblewrap when available, else a
+plain process with resource limits.
+
+``bwrap`` mode: the zygote and every worker it forks live in a fresh mount,
+PID, network, IPC and UTS namespace. They see the system's libraries, the
+Python installation and the ``autograder`` package, read-only, and an empty
+``/tmp``; not the reference solutions, the course's source notebooks, other
+submissions or the grader's outputs. There is no network. Killing the zygote
+ends the PID namespace, so no process of the submission survives it.
+
+``process`` mode (no bubblewrap): workers still drop root, run with resource
+limits in their own session, and are killed by process group; but they can
+read whatever the grading user can read, reach the network, and a process that
+escapes its group can outlive the submission. The README says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import autograder
+
+UNPRIVILEGED_UID = 65534  # nobody: a worker started as root drops to it
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of each worker process."""
+
+    memory_bytes: int = 4 * 2**30  #: address space (RLIMIT_AS)
+    processes: int = 128  #: processes and threads of the unprivileged user (RLIMIT_NPROC)
+    cpu_seconds: int = 900  #: CPU time (RLIMIT_CPU); wall-clock limits are the grader's
+    file_bytes: int = 64 * 2**20  #: the largest file a worker may write (RLIMIT_FSIZE)
+    scratch_bytes: int = 256 * 2**20  #: size of the worker's /tmp (bwrap mode)
+
+
+@functools.cache
+def bwrap_available() -> bool:
+    """Whether bubblewrap is installed and can create namespaces here."""
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return False
+    try:
+        probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--die-with-parent",
+                                "--proc", "/proc", "--dev", "/dev", "true"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def choose_mode(requested: str = "auto") -> str:
+    """``bwrap`` or ``process``; ``auto`` prefers bwrap."""
+    if requested == "auto":
+        return "bwrap" if bwrap_available() else "process"
+    if requested == "bwrap" and not bwrap_available():
+        raise RuntimeError("--sandbox bwrap: bubblewrap is not installed or cannot create namespaces here "
+                           "(install the Debian package 'bubblewrap', or use --sandbox process)")
+    return requested
+
+
+def _readable_paths() -> list[Path]:
+    """What the sandbox shows, read-only: Python and the autograder package."""
+    paths = {Path(sys.base_prefix), Path(sys.prefix), Path(autograder.__file__).resolve().parent}
+    paths |= {Path(p).resolve() for p in sys.path if p and Path(p).is_dir() and "site-packages" in p}
+    paths.add(Path(sys.executable).resolve().parent)
+    return sorted(paths)
+
+
+def bwrap_command(command: list[str], limits: Limits) -> list[str]:
+    """``command`` wrapped in bubblewrap (see the module docstring)."""
+    args = ["bwrap", "--die-with-parent", "--new-session",
+            "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    for top in ("usr", "etc"):
+        args += ["--ro-bind", f"/{top}", f"/{top}"]
+    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / top
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    made: set[Path] = set()
+    for path in _readable_paths():
+        for parent in reversed(path.parents):
+            if parent != Path("/") and parent not in made and not str(parent).startswith(("/usr", "/etc")):
+                args += ["--perms", "0755", "--dir", str(parent)]
+                made.add(parent)
+        args += ["--ro-bind", str(path), str(path)]
+    args += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp",
+             "--chdir", "/tmp", "--clearenv"]
+    for key, value in worker_environment().items():
+        args += ["--setenv", key, value]
+    if os.geteuid() == 0:  # the zygote may drop its workers to an unprivileged user; nothing more
+        args += ["--cap-add", "CAP_SETUID,CAP_SETGID,CAP_KILL"]
+    return args + command
+
+
+def worker_environment() -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "0"}
