@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from autograder import reports, spec
+from autograder.cache import ResultCache
 from autograder.grading import Options, grade_batch
 from autograder.submission import COURSE_ROOT, find_submissions
 from autograder.worker.sandbox import Limits, choose_mode
@@ -47,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "(resource limits only; see the README), auto: bwrap where it works")
     grade.add_argument("--memory-limit", type=float, default=4.0, metavar="GIB",
                        help="address-space limit of each student process, in GiB (default 4)")
+    grade.add_argument("--cache", type=Path, default=Path(".autograder-cache"), metavar="DIR",
+                       help="where each finished submission is saved at once; a re-run of the same batch "
+                            "grades only what is missing (default: .autograder-cache)")
+    grade.add_argument("--no-cache", action="store_true", help="grade everything again, save nothing")
     grade.add_argument("--course-root", type=Path, default=COURSE_ROOT,
                        help="the course directory (with source/) the experiment cells are read from")
     return parser
@@ -102,12 +107,22 @@ def grade(args: argparse.Namespace) -> int:
                       sandbox=sandbox, limits=Limits(memory_bytes=int(args.memory_limit * 2**30)))
     print(f"autograder: grading {len(submissions)} submission(s) on {device}, seed {args.seed}, "
           f"{min(args.jobs, len(submissions))} job(s), sandbox: {sandbox}", file=sys.stderr)
-    started, results = time.perf_counter(), []
-    for result in grade_batch(submissions, options, args.jobs):
-        results.append(result)
-        _progress(len(results), len(submissions), started, result.student)
-    order = {str(s.path): i for i, s in enumerate(submissions)}
-    results.sort(key=lambda r: order.get(r.path, 0))
+    cache = None if args.no_cache else ResultCache(args.cache, {
+        "seed": args.seed, "device": device, "timeout": args.timeout, "sandbox": sandbox,
+        "memory": options.limits.memory_bytes, "course_root": str(args.course_root.resolve())})
+    done = {str(s.path): cache.load(s) for s in submissions} if cache else {}
+    todo = [s for s in submissions if done.get(str(s.path)) is None]
+    if len(todo) < len(submissions):
+        print(f"autograder: {len(submissions) - len(todo)} submission(s) already graded in {args.cache}, "
+              f"{len(todo)} to go", file=sys.stderr)
+    started = time.perf_counter()
+    by_path = {str(s.path): s for s in todo}
+    for count, result in enumerate(grade_batch(todo, options, args.jobs), start=1):
+        if cache:
+            cache.store(by_path[result.path], result)  # at once: a killed batch loses nothing finished
+        done[result.path] = result
+        _progress(count, len(todo), started, result.student)
+    results = [done[str(s.path)] for s in submissions]
     text = {
         "json": lambda: reports.to_json(results, device, args.seed, sandbox),
         "csv": lambda: reports.to_csv(results),

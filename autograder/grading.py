@@ -22,7 +22,7 @@ from autograder import spec
 from autograder.results import CheckResult, SubmissionResult
 from autograder.submission import COURSE_ROOT, Submission
 from autograder.worker.client import Zygote
-from autograder.worker.sandbox import Limits
+from autograder.worker.sandbox import Limits, die_with_parent
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 
@@ -147,5 +147,5 @@ def grade_batch(submissions: list[Submission], options: Options, jobs: int) -> I
             pool.close()
         return
     context = multiprocessing.get_context("fork")  # the grader is warm: children start with torch loaded
-    with context.Pool(min(jobs, len(submissions))) as pool:
+    with context.Pool(min(jobs, len(submissions)), initializer=die_with_parent) as pool:
         yield from pool.imap_unordered(_grade_in_pool, [(s, options) for s in submissions])

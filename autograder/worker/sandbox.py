@@ -101,6 +101,20 @@ def bwrap_command(command: list[str], limits: Limits) -> list[str]:
     return args + command
 
 
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux
+    PR_SET_PDEATHSIG), so that a batch killed with ``kill -9`` takes its
+    grading processes and their sandboxes with it."""
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the pool and the sandbox's own --die-with-parent remain
+
+
 def worker_environment() -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",

@@ -60,6 +60,9 @@ def main(control_fd: int, config: dict) -> None:
     import matplotlib.pyplot  # noqa: F401
 
     from autograder.worker import runtime
+    from autograder.worker.sandbox import die_with_parent
+
+    die_with_parent()
 
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != os.getcwd()]
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
