@@ -20,8 +20,10 @@ from autograder.checks.framework import CheckContext, CheckSpec, Outcome, derive
 from autograder.results import CheckResult
 from autograder.submission import COURSE_ROOT, load_notebook, one_submission
 from autograder.worker.client import NotebookSession, Zygote
+from autograder.worker.runtime import deterministic_math
 
 RESULT_KEY = pytest.StashKey[CheckResult]()
+CHECK_TIMEOUT_FACTOR = 8  # a check makes a handful of probe calls, each bounded by its time limit
 DEFAULT_SEED = 20251
 
 
@@ -56,6 +58,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return order.get(marker.args[0].group, len(order)) if marker else len(order)
 
     items.sort(key=part_of)
+    for item in items:  # pytest-timeout bounds each whole check, beyond its probes' own limits
+        marker = item.get_closest_marker("check")
+        if marker is not None and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(CHECK_TIMEOUT_FACTOR * marker.args[0].time_limit + 60))
 
 
 def resolve_device(choice: str) -> str:
@@ -75,6 +81,7 @@ class GradingSession:
     """The submission under test: its notebooks, each run lazily in a worker."""
 
     def __init__(self, config: pytest.Config):
+        deterministic_math()
         path = config.getoption("--submission")
         if not path:
             raise pytest.UsageError("the checks need --submission PATH (a notebook or a student's folder)")

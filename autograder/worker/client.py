@@ -197,6 +197,10 @@ class NotebookSession:
             outcome = {"outcome": "timeout"}
         except WorkerDied as exc:
             outcome = {"outcome": "error", "error": {"type": "WorkerDied", "message": str(exc), "where": None}}
+        except BaseException:  # interrupted here (pytest-timeout, Ctrl-C): its reply would confuse the next call
+            self._worker.kill()
+            self._worker = None
+            raise
         self._worker.kill()
         self._worker = None
         return outcome
