@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 import solutions
 from autograder.probes import Api
-from solutions.baird import LOWER_STATE, N_STATES, P_DASHED, baird_features
+from solutions.baird import LOWER_STATE, N_STATES, baird_features
 from solutions.control import q_values, state_action
 from solutions.td import as_input, td_target
 
@@ -232,23 +232,15 @@ def _expected_td_variant(*, features=baird_features, sign: float = 1.0) -> Calla
     return baird_expected_td
 
 
-def _run_baird_variant(gradient: Callable) -> Callable:
-    def run_baird_td(w0, n_steps, alpha, gamma, seed):
-        rng = np.random.default_rng(seed)
-        w = w0.detach().clone()
-        history = [w]
-        state = int(rng.integers(N_STATES))
-        for _ in range(n_steps):
-            if rng.random() < P_DASHED:
-                action, next_state = 0, int(rng.integers(6))
-            else:
-                action, next_state = 1, LOWER_STATE
-            w = w - alpha * gradient(w.clone().requires_grad_(), state, next_state, action, gamma)
-            history.append(w)
-            state = next_state
-        return torch.stack(history)
+def _rebound(function: Callable, **names: Callable) -> Callable:
+    """``function`` calling ``names`` instead of the globals of those names."""
+    return types.FunctionType(function.__code__, {**function.__globals__, **names}, function.__name__,
+                              function.__defaults__, function.__closure__)
 
-    return run_baird_td
+
+def _run_baird_variant(gradient: Callable) -> Callable:
+    """The reference run, stepping with a wrong gradient."""
+    return _rebound(solutions.run_baird_td, baird_semi_gradient=gradient)
 
 
 _NO_RATIO = _baird_gradient_variant(rho=lambda action: 1.0)
