@@ -136,17 +136,29 @@ class CheckContext:
         api = next(api for mistake, _, api in mistaken_apis(self.spec.function) if mistake == code)
         return [run_reference(case, api, self.seed) for case in cases]
 
-    def grade(self, cases: list[Case], diagnose: Callable[..., str | None] | None = None) -> CheckResult:
+    def grade(self, cases: list[Case], diagnose: Callable[..., str | None] | None = None,
+              behaviour: Callable[..., tuple[float, str] | None] | None = None) -> CheckResult:
         """Score the cases, name the mistake, write the feedback; fail the test unless full marks.
 
         ``diagnose(ctx, cases, got, expected)`` may name a mistake that no
-        single wrong version reproduces (a random choice, a behaviour)."""
+        single wrong version reproduces (a random choice, a behaviour).
+        ``behaviour(ctx, cases, got)`` may give partial credit, as (share of
+        the points, note), to a result that does not replay the reference but
+        behaves as the algorithm must (calibrated: see the check)."""
         expected = [run_reference(case, self._reference, self.seed) for case in cases]
         for case, outcome in zip(cases, expected):
             if outcome.kind != "ok":
                 raise RuntimeError(f"the reference failed on {case.call}: {outcome.error}")
         got = [self.student(case, self.seed) for case in cases]
         self.result = self._score(cases, expected, got, diagnose)
+        if behaviour is not None and self.result.status in ("partial", "failed") and not self.result.diagnosis:
+            credit = behaviour(self, cases, got)
+            if credit is not None and credit[0] * self.spec.points > self.result.score:
+                share, note = credit
+                self.result.score = round(share * self.spec.points, 2)
+                self.result.status = "partial"
+                self.result.feedback = self.result.feedback.replace(
+                    f"({0:g}/", f"({self.result.score:g}/", 1) + "\n" + note
         self.on_result(self.result)
         assert self.result.status == "passed", self.result.feedback
         return self.result

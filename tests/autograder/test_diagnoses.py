@@ -47,7 +47,7 @@ def test_every_spec_code_is_explained():
 
 
 def test_every_diagnosis_code_has_a_fixture_except_tampering():
-    covered = {code for fixture in FIXTURES for code in fixture.expect.values()}
+    covered = {code for fixture in FIXTURES for code in fixture.expect.values()} - {"partial"}
     assert set(SPEC_CODES) - covered == {"tampering"}  # tampering: the adversarial suite
 
 
@@ -63,7 +63,10 @@ def test_fixture_gets_its_diagnosis_and_loses_points_only_there(report, fixture)
     for check in s["checks"]:
         if check["group"] not in groups:
             continue
-        if check["name"] in fixture.expect:
+        if fixture.expect.get(check["name"]) == "partial":  # partial credit for behaviour, no mistake named
+            assert check["status"] == "partial" and check["diagnosis"] is None, check["feedback"]
+            assert check["score"] == check["max_score"] / 2
+        elif check["name"] in fixture.expect:
             assert check["diagnosis"] == fixture.expect[check["name"]], check["feedback"]
             assert check["score"] < check["max_score"]
         else:
