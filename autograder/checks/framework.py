@@ -150,20 +150,12 @@ class CheckContext:
             if outcome.kind != "ok":
                 raise RuntimeError(f"the reference failed on {case.call}: {outcome.error}")
         got = [self.student(case, self.seed) for case in cases]
-        self.result = self._score(cases, expected, got, diagnose)
-        if behaviour is not None and self.result.status in ("partial", "failed") and not self.result.diagnosis:
-            credit = behaviour(self, cases, got)
-            if credit is not None and credit[0] * self.spec.points > self.result.score:
-                share, note = credit
-                self.result.score = round(share * self.spec.points, 2)
-                self.result.status = "partial"
-                self.result.feedback = self.result.feedback.replace(
-                    f"({0:g}/", f"({self.result.score:g}/", 1) + "\n" + note
+        self.result = self._score(cases, expected, got, diagnose, behaviour)
         self.on_result(self.result)
         assert self.result.status == "passed", self.result.feedback
         return self.result
 
-    def _score(self, cases, expected, got, diagnose) -> CheckResult:
+    def _score(self, cases, expected, got, diagnose, behaviour=None) -> CheckResult:
         total = sum(c.weight for c in cases)
         earned, first_failure, failing = 0.0, None, []
         for i, (case, exp, out) in enumerate(zip(cases, expected, got)):
@@ -185,9 +177,14 @@ class CheckContext:
         case, out, comparison = first_failure
         code = self._diagnose(cases, got, failing, out, comparison, diagnose, expected)
         status = {"missing": "missing", "timeout": "timeout", "error": "error"}.get(out.kind)
+        note = ""
+        if status is None and code is None and behaviour is not None:
+            credit = behaviour(self, cases, got)
+            if credit is not None and credit[0] * self.spec.points > score:
+                score, note = round(credit[0] * self.spec.points, 2), "\n" + credit[1]
         if status is None:
             status = "partial" if score > 0 else "failed"
-        return self._result(score, status, code, case, out, comparison)
+        return self._result(score, status, code, case, out, comparison, note)
 
     def _diagnose(self, cases, got, failing, out, comparison, diagnose, expected) -> str | None:
         if out.kind != "ok":
@@ -279,7 +276,7 @@ class CheckContext:
                                                   **context)
         else:
             text = feedback.CHECK_TEMPLATE_NO_DIAGNOSIS.format(**context)
-        return CheckResult(s.name, s.group, score, s.points, status, code, text)
+        return CheckResult(s.name, s.group, score, s.points, status, code, text + note)
 
 
 def _error_text(out: Outcome | None) -> str:
