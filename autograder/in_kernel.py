@@ -1,22 +1,64 @@
 """The checks inside a Jupyter kernel, for nbgrader's hidden test cells.
 
-A hidden test cell ends with ``run_checks("td0", globals())``: it runs the
-same checks as ``autograder grade`` on the kernel's own namespace, prints the
-feedback, and returns the part's score, which nbgrader reads as the cell's
-partial credit. Unlike ``autograder grade``, student code here runs in the
-same process as the checks: see the README on what that does not protect.
+Each hidden test cell of the source notebooks runs one check of the suite::
+
+    from autograder.in_kernel import run_checks
+    run_checks("td0.update", globals())
+
+It runs the same check as ``autograder grade``, with the same seed, on the
+kernel's own namespace, prints the check's feedback (the very text that
+``autograder grade`` reports as the check's ``feedback``: what a student reads)
+and returns the score, which is the cell's last expression and so its output.
+
+How nbgrader turns that cell into points (``nbgrader.utils.determine_grade``,
+nbgrader 0.9): an ``error`` output (or any stderr stream, which
+``nbgrader_config.py`` ignores) scores 0; otherwise the first
+``execute_result`` is partial credit (``get_partial_grade``: a number from 0 to
+the cell's points; a value above them makes nbgrader fail, a negative or
+non-numeric one gives *full* marks); a cell with no result at all gets full
+marks. Hence:
+
+* a score above 0 is returned, capped at the checks' points: partial or full
+  credit, shown as the cell's result;
+* a score of 0 raises :class:`NoPoints` after the feedback is printed. nbgrader
+  0.9 would also read a returned ``0.0`` as zero, but an error is zero by
+  nbgrader's first rule, whatever becomes of the result (its comments describe
+  partial credit as "a value greater than 0", and an output that is not read
+  as a number counts as full marks), and the graded notebook and nbgrader's
+  feedback show the cell as a failed test, the way nbgrader shows any. Its
+  traceback is one line (``NoPoints: td0.update: 0/10 points ...``), not the
+  grader's frames;
+* a check that itself breaks counts 0 points with the note that
+  ``autograder grade`` gives it.
+
+Unlike ``autograder grade``, student code here runs in the same process as the
+checks: see the README on what that does not protect. The checks are the
+same, but the state differs slightly: a cell's check sees only what the
+notebook defined above it, and a callee's mistake named in one notebook is not
+known to the other (the notebooks run in separate kernels).
 """
 
 from __future__ import annotations
+
+import random
+from typing import Callable
 
 from autograder.checks.framework import CheckContext, Outcome, derive_seed
 from autograder.checks.registry import all_checks
 from autograder.worker import runtime, wire
 
-DEFAULT_SEED = 20251
+DEFAULT_SEED = 20251  #: the base seed of ``autograder grade`` (``--seed``): the same cases
 
 
-def _in_process(namespace: dict, time_limit: float):
+class NoPoints(AssertionError):
+    """The checks of a hidden test cell gave no points: the cell fails, nbgrader scores it 0."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback into the grader: the feedback is the story.
+        return [f"{type(self).__name__}: {self}"]
+
+
+def _in_process(namespace: dict, time_limit: float) -> Callable[..., Outcome]:
     def run(case, seed: int) -> Outcome:
         reply = runtime.run_probe(namespace, {"probe": case.probe, "args": case.args, "seed": seed,
                                               "time_limit": time_limit})
@@ -34,7 +76,8 @@ _DIAGNOSED: dict[int, dict] = {}  # per kernel namespace, across test cells
 def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device: str | None = None) -> float:
     """Run the checks named by ``selector`` (a check such as ``td0.update``, or
     a whole group such as ``td0``) on ``namespace``; print their feedback and
-    return their score."""
+    return their score, or raise :class:`NoPoints` when it is 0 (see the module
+    docstring for how nbgrader reads either)."""
     import torch
 
     selected = [(meta, check) for meta, check in all_checks() if selector in (meta.name, meta.group)]
@@ -42,15 +85,29 @@ def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device:
         raise ValueError(f"no check or group is called {selector!r}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     diagnosed = _DIAGNOSED.setdefault(id(namespace), {})
-    total = 0.0
+    total, points = 0.0, 0.0
     for meta, check in selected:
-        ctx = CheckContext(meta, _in_process(namespace, meta.time_limit), derive_seed(seed, meta.name), device,
+        check_seed = derive_seed(seed, meta.name)
+        random.seed(check_seed)  # as the checks' pytest fixture does
+        ctx = CheckContext(meta, _in_process(namespace, meta.time_limit), check_seed, device,
                            diagnosed=diagnosed)
+        broke = None
         try:
             check(ctx)
         except AssertionError:
             pass  # the result holds the feedback
+        except Exception as exc:  # noqa: BLE001 - the check itself broke: 0 points, as in `autograder grade`
+            broke = f"{type(exc).__name__}: {exc}"
         result = ctx.result
-        print(result.feedback if result else f"{meta.name}: the check could not run")
-        total += result.score if result else 0.0
-    return round(total, 4)
+        if result is None:
+            print(f"{meta.name} (0/{meta.points:g} points): error\n"
+                  "The grader could not finish this check; please tell your instructor."
+                  + (f"\n({broke})" if broke else ""))
+        else:
+            print(result.feedback)
+            total += result.score
+        points += meta.points
+    total = round(min(total, points), 2)  # hundredths, as in reports; never above the cell's points
+    if total <= 0:
+        raise NoPoints(f"{selector}: 0/{points:g} points (the feedback is above)")
+    return total

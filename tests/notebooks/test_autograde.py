@@ -37,11 +37,20 @@ from tests.notebooks.nbgrader_course import (
 )
 
 FULL_MARKS = 100.0
+# The hidden tests call a student's function with sys.stderr redirected, so noise
+# reaches the test cell's output only through a stream bound earlier: a logging
+# handler made when the cell ran (as logging setups do) holds the kernel's stderr.
+NOISE_SETUP = """\
+import logging, sys, warnings
+_noise = logging.getLogger("{name}-noise")
+_noise.addHandler(logging.StreamHandler(sys.stderr))
+_noise.propagate = False
+"""
 NOISE = """\
-    import sys, warnings
     warnings.simplefilter("always")
     warnings.warn("{name}: a warning, as PyTorch prints them", UserWarning)
     print("{name}: a line on stderr", file=sys.stderr)
+    _noise.warning("{name}: a log record on the kernel's stderr")
 """
 NOISY_CELLS = {"pytorch_basics": ("column-solution", "column"),
                "value_approximation": ("td-target-solution", "td_target")}
@@ -70,7 +79,8 @@ def noisy() -> dict[str, nbformat.NotebookNode]:
         cell = next(c for c in notebooks[name].cells if c.id == cell_id)
         marker = "### BEGIN SOLUTION\n"
         assert marker in cell.source
-        cell.source = cell.source.replace(marker, marker + NOISE.format(name=function))
+        cell.source = NOISE_SETUP.format(name=function) + cell.source.replace(
+            marker, marker + NOISE.format(name=function))
     return notebooks
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 
 import gymnasium as gym
 import nbformat
@@ -14,11 +15,13 @@ import torch
 import solutions
 
 from autograder.assignment import EXPERIMENT_ID_PREFIX, experiment_cell_ids, graded_cell_ids
+from autograder.checks.registry import all_checks
 from autograder.spec import GROUPS
 from tests.notebooks.nbgrader_course import ASSIGNMENT, NOTEBOOKS, REPO, source_notebook
 
 # The student API of the spec, by score group: every name has its own solution
-# cell `<name-in-kebab-case>-solution` and hidden test cells `<name>-...hidden-tests`.
+# cell `<name-in-kebab-case>-solution`, visible tests `<name>-tests` and one
+# hidden test cell `<name>-hidden-tests` that runs the grader's check of it.
 API = {
     "tensors": ["tensor_from_data", "column", "columns_concatenated", "columns_stacked",
                 "move_first_axis_last", "drop_singleton_axes", "add_axis", "flat_view",
@@ -40,6 +43,10 @@ RUNNERS = {  # cell id -> (function, parameters): the contract of scripts/bench_
     "sarsa-vectorised-runner": ("sarsa_vectorised",
                                 ["envs", "q", "optimizer", "n_steps", "gamma", "epsilon", "seed"]),
 }
+
+
+HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS\n(.*)### END HIDDEN TESTS", re.S)
+HIDDEN_TEST = 'from autograder.in_kernel import run_checks\nrun_checks("{check}", globals())\n'
 
 
 def stem(name: str) -> str:
@@ -87,6 +94,26 @@ def test_hidden_test_points_per_group_match_the_spec():
                      if any(cell.id.startswith(stem(name) + "-") for name in names))
         points[group] = points.get(group, 0) + nbgrader(cell)["points"]
     assert points == {group: part.points for group, part in GROUPS.items()}
+
+
+def test_every_check_has_one_hidden_test_cell_that_runs_it_for_its_points():
+    """A hidden test cell is `run_checks("<check>", globals())` as its last
+    expression, in the notebook of the check's part, worth the check's points:
+    nbgrader and `autograder grade` run the same checks."""
+    hidden = {}
+    for name in NOTEBOOKS:
+        for cell in source_notebook(name).cells:
+            if nbgrader(cell).get("grade") and nbgrader(cell).get("points"):
+                hidden[cell.id] = (name, cell)
+    for meta, _ in all_checks():
+        cell_id = f"{stem(meta.function)}-hidden-tests"
+        notebook, cell = hidden.pop(cell_id)
+        assert f"{notebook}.ipynb" == meta.part.notebook
+        assert nbgrader(cell)["points"] == meta.points
+        assert HIDDEN_REGION.search(cell.source).group(1) == HIDDEN_TEST.format(check=meta.name)
+        last = ast.parse(cell.source).body[-1]  # the score is the cell's result: nbgrader's partial credit
+        assert isinstance(last, ast.Expr) and ast.unparse(last) == f"run_checks('{meta.name}', globals())"
+    assert not hidden, f"hidden test cells of no check: {sorted(hidden)}"
 
 
 def test_every_api_name_has_visible_tests_worth_no_points():
