@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--no-cache", action="store_true", help="grade everything again, save nothing")
     grade.add_argument("--course-root", type=Path, default=COURSE_ROOT,
                        help="the course directory (with source/) the experiment cells are read from")
+    grade.add_argument("--gradebook", type=Path, metavar="FILE",
+                       help="also record the scores in this nbgrader gradebook (e.g. a course's gradebook.db; "
+                            "created if missing, the assignment recorded from --course-root's source/ if it "
+                            "lacks it) and write autograded/<student>/ notebooks beside it, for "
+                            "`nbgrader export` and `nbgrader generate_feedback`")
     return parser
 
 
@@ -123,6 +128,9 @@ def grade(args: argparse.Namespace) -> int:
         done[result.path] = result
         _progress(count, len(todo), started, result.student)
     results = [done[str(s.path)] for s in submissions]
+    if args.gradebook:  # nbgrader's gradebook and autograded notebooks (autograder/gradebook.py)
+        from autograder.gradebook import record_results
+        record_results(results, args.gradebook, course_root=args.course_root)
     text = {
         "json": lambda: reports.to_json(results, device, args.seed, sandbox),
         "csv": lambda: reports.to_csv(results),

@@ -53,6 +53,10 @@ DEFAULT_SEED = 20251  #: the base seed of ``autograder grade`` (``--seed``): the
 class NoPoints(AssertionError):
     """The checks of a hidden test cell gave no points: the cell fails, nbgrader scores it 0."""
 
+    @classmethod
+    def for_check(cls, selector: str, points: float) -> "NoPoints":
+        return cls(f"{selector}: 0/{points:g} points (the feedback is above)")
+
     def _render_traceback_(self) -> list[str]:
         # IPython shows this instead of a traceback into the grader: the feedback is the story.
         return [f"{type(self).__name__}: {self}"]
@@ -109,5 +113,5 @@ def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device:
         points += meta.points
     total = round(min(total, points), 2)  # hundredths, as in reports; never above the cell's points
     if total <= 0:
-        raise NoPoints(f"{selector}: 0/{points:g} points (the feedback is above)")
+        raise NoPoints.for_check(selector, points)
     return total
