@@ -19,7 +19,10 @@ non-numeric one gives *full* marks); a cell with no result at all gets full
 marks. Hence:
 
 * a score above 0 is returned, capped at the checks' points: partial or full
-  credit, shown as the cell's result;
+  credit, shown as the cell's result. Were the notebook to stop IPython from
+  showing results (``ast_node_interactivity = "none"``), a partial score is
+  shown all the same (the shell's display hook): unshown, it would be full
+  marks;
 * a score of 0 raises :class:`NoPoints` after the feedback is printed. nbgrader
   0.9 would also read a returned ``0.0`` as zero, but an error is zero by
   nbgrader's first rule, whatever becomes of the result (its comments describe
@@ -114,4 +117,18 @@ def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device:
     total = round(min(total, points), 2)  # hundredths, as in reports; never above the cell's points
     if total <= 0:
         raise NoPoints.for_check(selector, points)
+    shell = _shell_hiding_results()
+    if shell is not None and total < points:
+        shell.displayhook(total)  # a partial score that is not shown would be read as full marks
     return total
+
+
+def _shell_hiding_results():
+    """The IPython shell when it will not show a cell's last expression (a notebook may set
+    ``ast_node_interactivity = "none"``); None otherwise, or outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if shell is not None and shell.ast_node_interactivity == "none" else None
