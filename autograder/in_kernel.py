@@ -44,6 +44,7 @@ known to the other (the notebooks run in separate kernels).
 from __future__ import annotations
 
 import random
+import types
 from typing import Callable
 
 from autograder.checks.framework import CheckContext, Outcome, derive_seed
@@ -78,6 +79,40 @@ def _in_process(namespace: dict, time_limit: float) -> Callable[..., Outcome]:
 
 
 _DIAGNOSED: dict[int, dict] = {}  # per kernel namespace, across test cells
+_GRADED: dict[int, dict[str, object]] = {}  # per kernel namespace: graded name -> the object graded
+
+#: What the checks compare with (directly or through torch's operators). In a
+#: fresh kernel each is a C function or method; Python code in their place was
+#: put there by the notebook.
+_COMPARISONS = ("allclose", "equal", "isclose", "where", "abs", "isnan", "isinf", "nan_to_num")
+_TENSOR_METHODS = ("__eq__", "__ne__", "__sub__", "__gt__", "__lt__", "__le__", "__ge__", "__abs__", "abs",
+                   "any", "all", "item", "tolist", "to", "double", "float", "reshape", "flatten")
+
+
+def tampering_signs(namespace: dict) -> list[str]:
+    """The obvious ways a notebook tampers with checks that run in its own
+    kernel: the reference imported, comparisons patched, a graded name
+    redefined after its test cell. A determined student can hide from this;
+    ``autograder grade``'s sandbox is the real protection (see the README)."""
+    import torch
+
+    signs = []
+    for name, value in list(namespace.items()):
+        module = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+        if isinstance(module, str) and module.split(".")[0] == "solutions":
+            signs.append(f"the notebook imported the reference solutions (`{name}`)")
+    patched = [f"torch.{n}" for n in _COMPARISONS if isinstance(getattr(torch, n, None), types.FunctionType)]
+    patched += [f"torch.Tensor.{n}" for n in _TENSOR_METHODS
+                if isinstance(getattr(torch.Tensor, n, None), types.FunctionType)]
+    if getattr(torch.testing.assert_close, "__module__", "") != "torch.testing._comparison":
+        patched.append("torch.testing.assert_close")
+    if patched:
+        signs.append(f"the notebook replaced comparison functions: {', '.join(patched)}")
+    for name, graded in _GRADED.get(id(namespace), {}).items():
+        if namespace.get(name) is not graded:
+            signs.append(f"`{name}` was redefined after its test cell")
+    return signs
+
 
 
 def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device: str | None = None) -> float:
@@ -91,7 +126,13 @@ def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device:
     if not selected:
         raise ValueError(f"no check or group is called {selector!r}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    signs = tampering_signs(namespace)
+    if signs:
+        for line in signs:
+            print(f"Tampering: {line}.")
+        raise NoPoints(f"{selector}: 0 points: tampering ({'; '.join(signs)})")
     diagnosed = _DIAGNOSED.setdefault(id(namespace), {})
+    graded = _GRADED.setdefault(id(namespace), {})
     total, points = 0.0, 0.0
     for meta, check in selected:
         check_seed = derive_seed(seed, meta.name)
@@ -114,6 +155,8 @@ def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device:
             print(result.feedback)
             total += result.score
         points += meta.points
+        if meta.function in namespace:
+            graded[meta.function] = namespace[meta.function]
     total = round(min(total, points), 2)  # hundredths, as in reports; never above the cell's points
     if total <= 0:
         raise NoPoints.for_check(selector, points)
