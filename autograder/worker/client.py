@@ -19,14 +19,26 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from autograder.worker import runtime
+from autograder.worker import runtime, wire
 from autograder.worker.sandbox import UNPRIVILEGED_UID, Limits, bwrap_command, choose_mode, worker_environment
 
 GRACE_S = 5.0  # beyond a limit the worker enforces itself, before it is killed
+EXIT_WAIT_S = 2.0  # for a closed zygote to kill what its workers left, before it is killed itself
 
 
 class WorkerDied(RuntimeError):
     """The worker exited or stopped answering."""
+
+
+class MalformedReply(WorkerDied):
+    """The worker sent something that is not a valid reply: only code that
+    took over the worker (tampering) can."""
+
+
+def tampering_of(reply: dict) -> list[str]:
+    """The ``tampering`` a worker's reply reports, as a short list of strings."""
+    found = reply.get("tampering")
+    return [str(item)[:300] for item in found[:runtime.MAX_FINDINGS]] if isinstance(found, list) else []
 
 
 class Zygote:
@@ -42,7 +54,8 @@ class Zygote:
         self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._tmp = tempfile.TemporaryDirectory(prefix="autograder-")
         config = {"limits": asdict(limits), "scratch_root": "/tmp" if self.mode == "bwrap" else self._tmp.name,
-                  "drop_to_uid": UNPRIVILEGED_UID if self.mode == "bwrap" else None}
+                  "drop_to_uid": UNPRIVILEGED_UID if self.mode == "bwrap" else None,
+                  "private_tmp": self.mode == "bwrap"}
         command = [sys.executable, "-I", "-m", "autograder.worker.zygote", str(theirs.fileno()), json.dumps(config)]
         env = {**os.environ, **worker_environment()}
         if self.mode == "bwrap":
@@ -99,7 +112,11 @@ class Zygote:
         """End the submission: every worker, the zygote and (bwrap) its whole PID namespace."""
         for worker in self.workers:
             worker.kill()
-        self._control.close()
+        self._control.close()  # the zygote then kills whatever its workers left behind, and exits
+        try:
+            self.process.wait(timeout=EXIT_WAIT_S)
+        except subprocess.TimeoutExpired:
+            pass
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -125,6 +142,8 @@ class Worker:
             raise TimeoutError(f"no reply within {timeout:.0f} s") from exc
         except (EOFError, OSError) as exc:
             raise WorkerDied(str(exc)) from exc
+        except wire.WireError as exc:
+            raise MalformedReply(f"the worker sent a reply that is not valid data: {exc}") from exc
         if not isinstance(reply, dict):
             raise WorkerDied("the worker sent something that is not a reply")
         return reply
@@ -144,6 +163,7 @@ class CellReport:
     status: str  # ok, error, timeout
     error: dict | None = None
     stderr: str = ""
+    tampering: list[str] = field(default_factory=list)  #: what the cell did to read or change its grading
 
 
 @dataclass
@@ -183,7 +203,8 @@ class NotebookSession:
                 self._worker.kill()
                 return cell["index"]
             self.reports.append(CellReport(cell["index"], cell.get("id"), str(reply.get("status")),
-                                           reply.get("error"), str(reply.get("stderr", ""))[:2000]))
+                                           reply.get("error"), str(reply.get("stderr", ""))[:2000],
+                                           tampering_of(reply)))
         return None
 
     def probe(self, name: str, args: dict, seed: int, time_limit: float) -> dict:
@@ -195,6 +216,9 @@ class NotebookSession:
                                          "time_limit": time_limit}, timeout=time_limit + GRACE_S)
         except TimeoutError:
             outcome = {"outcome": "timeout"}
+        except MalformedReply as exc:
+            outcome = {"outcome": "error", "error": {"type": "MalformedReply", "message": str(exc), "where": None},
+                       "tampering": ["sent the grader a reply that is not valid data"]}
         except WorkerDied as exc:
             outcome = {"outcome": "error", "error": {"type": "WorkerDied", "message": str(exc), "where": None}}
         except BaseException:  # interrupted here (pytest-timeout, Ctrl-C): its reply would confuse the next call

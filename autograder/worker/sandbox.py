@@ -8,10 +8,14 @@ Python installation and the ``autograder`` package, read-only, and an empty
 submissions or the grader's outputs. There is no network. Killing the zygote
 ends the PID namespace, so no process of the submission survives it.
 
-``process`` mode (no bubblewrap): workers still drop root, run with resource
-limits in their own session, and are killed by process group; but they can
-read whatever the grading user can read, reach the network, and a process that
-escapes its group can outlive the submission. The README says so.
+``process`` mode (no bubblewrap): workers run as the grading user (they do not
+drop root: the Python installation may not be readable by anyone else), with
+resource limits (RLIMIT_NPROC does not bind root) in their own session, and are
+killed by process group; the daemons they leave are killed after each cell and
+with the submission (the worker and the zygote are subreapers). But they can
+read whatever the grading user can read and reach the network: the worker's
+guard (``runtime.Guard``) refuses the plain Python ways of doing so, not a
+program they start, nor code that disables the guard. The README says so.
 """
 
 from __future__ import annotations
@@ -113,6 +117,52 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         pass  # not Linux: the pool and the sandbox's own --die-with-parent remain
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Have this process adopt its orphaned descendants (Linux
+    PR_SET_CHILD_SUBREAPER) instead of init: what its children leave running
+    (a daemon that double-forked away) stays among its descendants, to be
+    found with :func:`descendants` and killed."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the sandbox's PID namespace remains
+
+
+def process_table() -> dict[int, tuple[int, int, str]]:
+    """pid -> ``(parent pid, session id, state)`` of every process in ``/proc``."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as file:
+                fields = file.read().rpartition(")")[2].split()  # state, ppid, pgrp, session, ...
+        except OSError:
+            continue
+        if len(fields) > 3:
+            table[int(entry)] = (int(fields[1]), int(fields[3]), fields[0])
+    return table
+
+
+def descendants(root: int, table: dict[int, tuple[int, int, str]] | None = None) -> list[int]:
+    """The pids of ``root``'s children, their children, and so on."""
+    table = process_table() if table is None else table
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
 
 
 def worker_environment() -> dict[str, str]:

@@ -38,7 +38,8 @@ def encode_tensor(t: torch.Tensor) -> dict:
     Subclasses are stripped to plain tensors first, so a tensor that lies about
     itself cannot carry its behaviour across. Meta tensors have no values.
     """
-    t = t.as_subclass(torch.Tensor) if type(t) is not torch.Tensor else t
+    # the C method itself: a subclass may override ``as_subclass`` to keep lying
+    t = torch._C.TensorBase.as_subclass(t, torch.Tensor) if type(t) is not torch.Tensor else t
     meta = {
         "__tensor__": True,
         "dtype": str(t.dtype).removeprefix("torch."),
@@ -71,6 +72,8 @@ def to_data(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_data(v, depth + 1) for v in value]
     if isinstance(value, dict):
+        if "__tensor__" in value:  # only encode_tensor makes those: this one would be decoded as a forged tensor
+            return {"__unsupported__": "dict with the reserved key __tensor__"}
         return {str(k): to_data(v, depth + 1) for k, v in value.items()}
     # numpy scalars, bool-likes and friends: keep only their plain value
     for kind in (bool, int, float):

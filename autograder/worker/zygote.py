@@ -7,6 +7,11 @@ each request on its control socket, forks a worker that serves the socket
 passed along with the request. One zygote serves one submission, inside that
 submission's sandbox (:mod:`autograder.worker.sandbox`).
 
+The zygote is its workers' subreaper: a process a worker leaves behind (a
+daemon that escaped the worker's process group) becomes the zygote's child,
+and is killed with the next worker killed, and with all the others when the
+grader closes the control socket.
+
 Run as ``python -I -m autograder.worker.zygote CONTROL_FD CONFIG_JSON``.
 """
 
@@ -33,6 +38,7 @@ def become_worker(config: dict) -> None:
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)  # also clears every capability
     os.chdir(scratch)
+    os.environ["TMPDIR"] = tempfile.tempdir = scratch  # temporary files stay in the scratch folder
     limits = config["limits"]
     for name, value in (("RLIMIT_AS", limits["memory_bytes"]), ("RLIMIT_NPROC", limits["processes"]),
                         ("RLIMIT_CPU", limits["cpu_seconds"]), ("RLIMIT_FSIZE", limits["file_bytes"]),
@@ -52,6 +58,16 @@ def _kill_group(pid: int) -> None:
             pass
 
 
+def _kill_orphans(workers: set[int]) -> None:
+    """Kill every child that is not a live worker, with its process group."""
+    from autograder.worker.sandbox import process_table
+
+    me = os.getpid()
+    for pid, (parent, _, _) in process_table().items():
+        if parent == me and pid not in workers:
+            _kill_group(pid)
+
+
 def main(control_fd: int, config: dict) -> None:
     import gymnasium  # noqa: F401  - imported here so that workers start warm
     import matplotlib
@@ -60,25 +76,30 @@ def main(control_fd: int, config: dict) -> None:
     import matplotlib.pyplot  # noqa: F401
 
     from autograder.worker import runtime
-    from autograder.worker.sandbox import die_with_parent
+    from autograder.worker.sandbox import become_subreaper, die_with_parent
 
     die_with_parent()
 
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != os.getcwd()]
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
+    become_subreaper()
     control = socket.socket(fileno=control_fd)
     control.sendall(b"ready\n")
+    workers: set[int] = set()
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, 4096, 2)
         except OSError:
-            return
-        if not message:
-            return  # the grader went away
+            message = b""
+        if not message:  # the grader went away: so do the workers and whatever they left
+            _kill_orphans(set())
+            os._exit(0)
         if message.startswith(b"kill "):
             for line in message.decode().split("\n"):
                 if line.startswith("kill "):
+                    workers.discard(int(line.split()[1]))
                     _kill_group(int(line.split()[1]))
+            _kill_orphans(workers)
             continue
         pid = os.fork()
         if pid == 0:
@@ -86,9 +107,10 @@ def main(control_fd: int, config: dict) -> None:
             channel = socket.socket(fileno=fds[0])
             try:
                 become_worker(config)
-                runtime.serve(channel)
+                runtime.serve(channel, private_tmp=bool(config.get("private_tmp")))
             finally:
                 os._exit(0)
+        workers.add(pid)
         for fd in fds:
             os.close(fd)
         control.sendall(f"{pid}\n".encode())
