@@ -47,7 +47,8 @@ DIAGNOSES: dict[str, str] = {
     "no-divergence": "your Baird run does not diverge, but semi-gradient off-policy TD must (Figure 11.2).",
     "terminal-update-skipped": "your run skips the update on terminal transitions (the course notebook's "
                                "`continue`): a terminal transition is updated with the target R.",
-    "tampering": "the submission tried to change or read what grades it.",
+    "tampering": "the submission tried to change or read what grades it (the reference solutions, other "
+                 "students' notebooks, the grader's code, files or report): such a check scores 0.",
 }
 
 CHECK_TEMPLATE = """\
@@ -64,6 +65,15 @@ Called: {call}
 Where to look: {where}"""
 
 PASSED_TEMPLATE = "{name} ({score:g}/{max_score:g} points): passed"
+
+TAMPERING_TEMPLATE = """\
+{name} (0/{max_score:g} points): failed
+Likely mistake [tampering]: {explanation}
+What the code did while it was checked: {what}
+Where to look: {where}"""
+
+#: a note on the submission (``SubmissionResult.notes``) about tampering outside the checks
+TAMPERING_NOTE = "tampering: {where}: {what}"
 
 DEPENDENT_NOTE = ("\n`{function}` is right given the functions it calls: {callees}. "
                   "Their mistakes are counted once, in their own checks.")

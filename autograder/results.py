@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+TAMPERING_PREFIX = "tampering: "  #: how a note about tampering starts (``feedback.TAMPERING_NOTE``)
+
 
 @dataclass
 class CheckResult:
@@ -36,8 +38,19 @@ class SubmissionResult:
     checks: list[CheckResult] = field(default_factory=list)
     seed: int = 0  #: the base seed: ``--seed`` with it reproduces this run
     notes: list[str] = field(default_factory=list)  #: problems with the notebooks (cells that failed, …)
+    #: what the submission did to read or change its grading, one line each (see :meth:`tampering_found`)
+    tampering: list[str] = field(default_factory=list)
+
+    def tampering_found(self) -> list[str]:
+        """Every sign of tampering: ``tampering`` as set, the checks diagnosed
+        ``tampering`` and the notes that say so (``feedback.TAMPERING_NOTE``)."""
+        found = list(self.tampering)
+        found += [f"check {c.name}" for c in self.checks if c.diagnosis == "tampering"]
+        found += [note.removeprefix(TAMPERING_PREFIX) for note in self.notes if note.startswith(TAMPERING_PREFIX)]
+        return list(dict.fromkeys(found))
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["checks"] = [c.to_dict() for c in self.checks]
+        data["tampering"] = self.tampering_found()
         return data

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import spec
-from autograder.assignment import experiment_cell_ids
+from autograder import feedback, spec
+from autograder.assignment import EXPERIMENT_ID_PREFIX, experiment_cell_ids
 
 COURSE_ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,6 +58,51 @@ def skipped_ids(course_root: Path, notebook: str) -> frozenset[str]:
     return experiment_cell_ids(source) | tests
 
 
+_NBGRADER_FLAGS = ("grade_id", "grade", "solution", "locked", "points")
+
+
+def _nbgrader(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def metadata_tampering(notebook, course_root: Path, name: str) -> list[tuple[int, str]]:
+    """(cell index, what) for each change of a submitted notebook's grading
+    metadata, judged against the SOURCE notebook (and the release): nbgrader
+    flags or points changed, a grade_id the assignment does not have, a graded
+    cell given an id that grading skips (an experiment's or a test's), a
+    locked test cell edited. None of these changes a grade here (cells are
+    told apart by the source's ids), but each is an attempt to."""
+    source = course_root / "source" / spec.ASSIGNMENT / name
+    if not source.exists():
+        return []
+    originals = nbformat.read(source, as_version=4).cells
+    release = course_root / "release" / spec.ASSIGNMENT / name
+    released = {c.get("id"): c for c in nbformat.read(release, as_version=4).cells} if release.exists() else {}
+    by_id = {c.get("id"): c for c in originals}
+    by_grade_id = {_nbgrader(c)["grade_id"]: c for c in originals if _nbgrader(c).get("grade_id")}
+    skipped = skipped_ids(course_root, name)
+    found = []
+    for index, cell in enumerate(notebook.get("cells", [])):
+        meta, cell_id = _nbgrader(cell), cell.get("id")
+        grade_id = meta.get("grade_id")
+        original = by_grade_id.get(grade_id)
+        if grade_id and original is None:
+            found.append((index, f"its nbgrader metadata names a grade_id the assignment does not have ({grade_id!r})"))
+        elif grade_id and any(meta.get(k) != _nbgrader(original).get(k) for k in _NBGRADER_FLAGS):
+            found.append((index, f"changed the nbgrader metadata (points, grade, solution or locked) of {grade_id!r}"))
+        elif grade_id and cell_id != original.get("id") and (
+                cell_id in skipped or str(cell_id).startswith(EXPERIMENT_ID_PREFIX)):
+            found.append((index, f"gave the graded cell {grade_id!r} the id {cell_id!r}, which grading skips"))
+        original = by_id.get(cell_id)
+        if original is not None and _nbgrader(original).get("grade") and _nbgrader(original).get("locked"):
+            text = str(cell.get("source", "")).strip()
+            if text not in (str(original.get("source", "")).strip(),
+                            str(released.get(cell_id, {}).get("source", "")).strip()):
+                found.append((index, f"edited the locked test cell {cell_id!r}"))
+    return found
+
+
 def load_notebook(name: str, path: Path | None, course_root: Path = COURSE_ROOT) -> LoadedNotebook:
     """Read a submitted notebook; on any problem, say what is wrong and what to do."""
     loaded = LoadedNotebook(name, path)
@@ -77,6 +122,8 @@ def load_notebook(name: str, path: Path | None, course_root: Path = COURSE_ROOT)
         return loaded
     if version and version < 4:
         loaded.notes.append(OLD_FORMAT.format(notebook=name, version=version))
+    for index, what in metadata_tampering(notebook, course_root, name):
+        loaded.notes.append(feedback.TAMPERING_NOTE.format(where=f"{name}, cell {index}", what=what))
     skip = skipped_ids(course_root, name)
     for index, cell in enumerate(notebook.get("cells", [])):
         if cell.get("cell_type") != "code" or cell.get("id") in skip:

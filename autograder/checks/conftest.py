@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder import spec
+from autograder import feedback, spec
 from autograder.checks.framework import CheckContext, CheckSpec, Outcome, derive_seed
 from autograder.results import CheckResult
 from autograder.submission import COURSE_ROOT, load_notebook, one_submission
@@ -132,6 +132,14 @@ class GradingSession:
                                  " (what it defined before that line is still graded)")
                 elif cell.status == "timeout":
                     notes.append(f"{name}: cell {cell.index} ran past {self.cell_timeout:g} s and was stopped")
+                tampering = list(cell.tampering)
+                if (cell.error or {}).get("type") in ("ModuleNotFoundError", "ImportError") and \
+                        "'solutions" in str((cell.error or {}).get("message")) and \
+                        not any("solutions" in what for what in tampering):
+                    tampering.append("imported the reference solutions")
+                if tampering:
+                    notes.append(feedback.TAMPERING_NOTE.format(where=f"{name}, cell {cell.index}",
+                                                                what="; ".join(dict.fromkeys(tampering))))
         return notes
 
     def close(self) -> None:

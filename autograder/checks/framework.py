@@ -20,6 +20,7 @@ from autograder.compare import EXACT, Comparison, Tolerance, compare, describe
 from autograder.mistakes import mistaken_apis, reference_api, reference_with
 from autograder.results import CheckResult
 from autograder.worker import runtime, wire
+from autograder.worker.client import tampering_of
 
 PARTIAL_FOR_FORM = 0.5  #: share of a case's points for right values in the wrong shape/dtype/device
 
@@ -96,13 +97,16 @@ class Outcome:
     kind: str  # ok, missing, not-implemented, error, timeout
     value: Any = None
     error: dict | None = None
+    #: what the student's code did meanwhile to read or change its grading (the worker's guard saw it)
+    tampering: list[str] = field(default_factory=list)
 
     @classmethod
     def from_reply(cls, reply: dict) -> "Outcome":
         kind = reply.get("outcome")
+        tampering = tampering_of(reply)
         if kind not in ("ok", "missing", "not-implemented", "error", "timeout"):
-            return cls("error", error={"type": "ProtocolError", "message": "malformed reply"})
-        return cls(kind, reply.get("value"), reply.get("error"))
+            return cls("error", error={"type": "ProtocolError", "message": "malformed reply"}, tampering=tampering)
+        return cls(kind, reply.get("value"), reply.get("error"), tampering)
 
 
 def run_reference(case: Case, api: probes.Api, seed: int) -> Outcome:
@@ -150,7 +154,8 @@ class CheckContext:
             if outcome.kind != "ok":
                 raise RuntimeError(f"the reference failed on {case.call}: {outcome.error}")
         got = [self.student(case, self.seed) for case in cases]
-        self.result = self._score(cases, expected, got, diagnose, behaviour)
+        tampering = list(dict.fromkeys(what for outcome in got for what in outcome.tampering))
+        self.result = self._tampered(tampering) if tampering else self._score(cases, expected, got, diagnose, behaviour)
         self.on_result(self.result)
         assert self.result.status == "passed", self.result.feedback
         return self.result
@@ -204,6 +209,15 @@ class CheckContext:
         if code:  # remembered without a wrong version: callers are credited only where it can be told
             self.diagnosed.setdefault(self.spec.function, (code, None))
         return code
+
+    def _tampered(self, tampering: list[str]) -> CheckResult:
+        """No points for a check whose probes saw the student's code tamper with the grading."""
+        s, part = self.spec, self.spec.part
+        where = feedback.WHERE_TEMPLATE.format(function=s.function, notebook=part.notebook, part=part.number,
+                                               title=part.title)
+        text = feedback.TAMPERING_TEMPLATE.format(name=s.name, max_score=s.points, explanation=feedback.explain(
+            "tampering"), what="; ".join(tampering), where=where)
+        return CheckResult(s.name, s.group, 0.0, s.points, "failed", "tampering", text)
 
     def _credit_for_callees(self, cases, got, failing) -> str | None:
         """Whether the result is right given the mistakes already counted in
