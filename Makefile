@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # One torch thread: on small shared machines two threads ran ~10x slower than one.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup run test release notebooks examples bench
+.PHONY: setup run test release notebooks examples bench bench-grading
 
 setup: $(STAMP)
 
@@ -41,3 +41,7 @@ test: setup
 
 bench: setup
 	$(PY) scripts/bench_td_loops.py
+
+# autograder grade vs nbgrader autograde on the same 10 submissions (~10 min; QUICK=1: ~3 min).
+bench-grading: setup
+	$(PY) scripts/bench_grading.py $(if $(QUICK),--quick)
