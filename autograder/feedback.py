@@ -64,6 +64,8 @@ Called: {call}
 {comparison}
 Where to look: {where}"""
 
+MISSING_NOTEBOOK = "{notebook} could not be read, so nothing in it was graded."
+
 PASSED_TEMPLATE = "{name} ({score:g}/{max_score:g} points): passed"
 
 TAMPERING_TEMPLATE = """\

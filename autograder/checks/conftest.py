@@ -165,7 +165,7 @@ def ctx(request: pytest.FixtureRequest, grading: GradingSession) -> CheckContext
     random.seed(seed)
     time_limit = min(meta.time_limit, grading.cell_timeout)
     context = CheckContext(meta, grading.student(meta.part.notebook, time_limit), seed, grading.device,
-                           diagnosed=grading.diagnosed)
+                           time_limit=time_limit, diagnosed=grading.diagnosed)
     context.on_result = lambda result: request.node.stash.__setitem__(RESULT_KEY, result)
     return context
 

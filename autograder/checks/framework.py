@@ -129,6 +129,7 @@ class CheckContext:
     student: Callable[[Case, int], Outcome]  #: runs a case in the submission's worker
     seed: int
     device: str
+    time_limit: float | None = None  #: seconds per probe, when capped below the check's own
     #: mistakes named so far in this submission: graded function -> (code, wrong version)
     diagnosed: dict[str, tuple[str, Callable]] = field(default_factory=dict)
     result: CheckResult | None = None
@@ -172,14 +173,19 @@ class CheckContext:
                 earned += PARTIAL_FOR_FORM * case.weight
             failing.append(i)
             if first_failure is None:
-                first_failure = (case, out, comparison)
+                first_failure = (i, case, out, comparison)
         score = round(self.spec.points * earned / total, 2)  # hundredths: what a gradebook shows
         if first_failure is None:
             return self._result(score, "passed")
         credit = self._credit_for_callees(cases, got, failing)
         if credit:
             return self._result(self.spec.points, "passed", note=credit)
-        case, out, comparison = first_failure
+        i, case, out, comparison = first_failure
+        if comparison is not None and case.mistake_key and isinstance(out.value, dict):
+            # show what a mistake is about (e.g. the weight change), where it differs
+            keyed = compare(out.value.get(case.mistake_key), expected[i].value[case.mistake_key], case.tol,
+                            f"result[{case.mistake_key!r}]")
+            comparison = comparison if keyed.ok else keyed
         code = self._diagnose(cases, got, failing, out, comparison, diagnose, expected)
         status = {"missing": "missing", "timeout": "timeout", "error": "error"}.get(out.kind)
         note = ""
@@ -284,9 +290,13 @@ class CheckContext:
                                                title=part.title)
         context = dict(name=s.name, score=score, max_score=s.points, status=status, call=case.call,
                        comparison=_comparison_text(out, comparison), where=where, function=s.function,
-                       time_limit=s.time_limit, error=_error_text(out))
+                       time_limit=self.time_limit or s.time_limit, error=_error_text(out))
+        if code == "missing" and out is not None and (out.error or {}).get("type") == "MissingNotebook":
+            code_text = feedback.MISSING_NOTEBOOK.format(notebook=part.notebook)
+        else:
+            code_text = feedback.explain(code, **context) if code else ""
         if code:
-            text = feedback.CHECK_TEMPLATE.format(diagnosis=code, explanation=feedback.explain(code, **context),
+            text = feedback.CHECK_TEMPLATE.format(diagnosis=code, explanation=code_text,
                                                   **context)
         else:
             text = feedback.CHECK_TEMPLATE_NO_DIAGNOSIS.format(**context)

@@ -74,6 +74,14 @@ def main(control_fd: int, config: dict) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401
+    import torch
+
+    # A first optimizer step imports torch._dynamo and friends (~1 s); on the
+    # meta device, its kernels. Done once here, not once per worker.
+    weight = torch.zeros(1, requires_grad=True)
+    (weight * 2).sum().backward()
+    torch.optim.SGD([weight], lr=0.1).step()
+    (torch.empty(2, device="meta") + 1).sum()
 
     from autograder.worker import runtime
     from autograder.worker.sandbox import become_subreaper, die_with_parent

@@ -71,3 +71,67 @@ def test_fixture_gets_its_diagnosis_and_loses_points_only_there(report, fixture)
             assert check["score"] < check["max_score"]
         else:
             assert check["status"] == "passed", check["feedback"]
+
+
+# The feedback a student reads, whole (default seed: these inputs are reproducible).
+WHOLE_FEEDBACK = {
+    ("copy-not-view", "tensors.flat_view"): (
+        "tensors.flat_view (0/2 points): failed\n"
+        "Called: flat_view(torch.tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]]))\n"
+        "Expected vs got: whether the result shares the input's storage: expected True, got False\n"
+        "Likely mistake [copy-not-view]: your result copies the data instead of sharing memory with the input "
+        "(`torch.from_numpy`, `.view` share; `torch.tensor`, `.clone`, `.flatten()` of a copy do not).\n"
+        "Where to look: the cell that defines `flat_view` in pytorch_basics.ipynb, Part 1 (tensors)"),
+    ("missing", "tensors.column"): (
+        "tensors.column (0/1 points): missing\n"
+        "Called: column(torch.tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]]), 1)\n"
+        "Got: the name is not defined\n"
+        "Likely mistake [missing]: `column` is not defined in your notebook: was its cell deleted, renamed or "
+        "never run?\n"
+        "Where to look: the cell that defines `column` in pytorch_basics.ipynb, Part 1 (tensors)"),
+    ("td-error-as-loss", "td0.update"): (
+        "td0.update (1.43/10 points): partial\n"
+        "Called: semi_gradient_td0_update(v, SGD(lr=0.1), state=torch.tensor([1.346, 0.9164, 1.413, 1.029]), "
+        "reward=1.0, next_state=torch.tensor([0.09095, -1.656, 0.388, 0.5568]), terminated=False, gamma=0.9) "
+        "on one transition\n"
+        "Expected vs got: the change of the network's weights (item 0): largest error 0.0323191 at index (5, 2): "
+        "expected 0.0105772, got 0.0428963\n"
+        "Likely mistake [td-error-as-loss]: the loss is the TD error itself, not its square: minimising δ pushes "
+        "v̂(S) up regardless of the target. Use ½·δ² (with the target detached).\n"
+        "Where to look: the cell that defines `semi_gradient_td0_update` in value_approximation.ipynb, Part 4 "
+        "(semi-gradient TD(0) prediction)"),
+    ("timeout", "tensors.drop_singleton_axes"): (
+        "tensors.drop_singleton_axes (0/1 points): timeout\n"
+        "Called: drop_singleton_axes(torch.tensor([[[[[0., 0.]], [[0., 0.]]]], [[[[0., 0.]], [[0., 0.]]]]]))\n"
+        "Got: no answer before the time limit\n"
+        "Likely mistake [timeout]: `drop_singleton_axes` did not finish within 5 s: look for an infinite loop or "
+        "far too much work.\n"
+        "Where to look: the cell that defines `drop_singleton_axes` in pytorch_basics.ipynb, Part 1 (tensors)"),
+}
+
+
+@pytest.mark.parametrize("student, check", sorted(WHOLE_FEEDBACK), ids=["/".join(k) for k in sorted(WHOLE_FEEDBACK)])
+def test_feedback_reads_whole(report, student, check):
+    checks = {c["name"]: c for c in report[student]["checks"]}
+    assert checks[check]["feedback"] == WHOLE_FEEDBACK[student, check]
+
+
+def reference_lines() -> set[str]:
+    """Lines of the reference's code worth hiding (not blank, not trivial)."""
+    lines = set()
+    for path in (ROOT / "solutions").glob("*.py"):
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if len(line) > 25 and not line.startswith(("#", '"""', "def ", "class ", "from ", "import ")) \
+                    and not line.endswith(("(", ",")):  # a bare call opening is a name, not code
+                lines.add(line)
+    return lines
+
+
+def test_feedback_never_shows_the_reference_code(report):
+    secret = reference_lines()
+    assert len(secret) > 30
+    for submission in report.values():
+        for check in submission["checks"]:
+            leaked = [line for line in secret if line in check["feedback"]]
+            assert not leaked, (submission["student"], check["name"], leaked)
