@@ -36,8 +36,9 @@ notebooks: setup
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute --output-dir out/executed \
 		source/pytorch_vfa/pytorch_basics.ipynb source/pytorch_vfa/value_approximation.ipynb
 
+# The venv's bin/ on PATH: tests start nbgrader, jupyter and alembic by name.
 test: setup
-	$(PY) -m pytest
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
 
 bench: setup
 	$(PY) scripts/bench_td_loops.py

@@ -88,16 +88,16 @@ def bwrap_command(command: list[str], limits: Limits) -> list[str]:
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
-    made: set[Path] = set()
+    # The scratch tmpfs first: a checkout or venv under /tmp is bound on top of it, not hidden by it.
+    args += ["--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp"]
+    made: set[Path] = {Path("/tmp")}
     for path in _readable_paths():
         for parent in reversed(path.parents):
             if parent != Path("/") and parent not in made and not str(parent).startswith(("/usr", "/etc")):
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
         args += ["--ro-bind", str(path), str(path)]
-    args += ["--proc", "/proc", "--dev", "/dev",
-             "--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp",
-             "--chdir", "/tmp", "--clearenv"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv"]
     for key, value in worker_environment().items():
         args += ["--setenv", key, value]
     if os.geteuid() == 0:  # the zygote may drop its workers to an unprivileged user; nothing more
