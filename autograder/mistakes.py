@@ -11,6 +11,7 @@ from typing import Callable
 
 import types
 
+import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
@@ -134,48 +135,46 @@ def _recording_predict(model, x):
 # --- Parts 4-5: runs --------------------------------------------------------------------
 
 
-def _run_td0_truncation_as_termination(env, v, optimizer, n_steps, gamma, seed):
+class _TruncationEnds(gym.Wrapper):
+    """The mistake as an environment: a truncated episode is reported as terminated."""
+
+    def step(self, action):
+        state, reward, terminated, truncated, info = self.env.step(action)
+        return state, reward, terminated or truncated, truncated, info
+
+
+def _truncation_as_termination(run: Callable) -> Callable:
+    """A reference run that stops bootstrapping on truncation."""
+    return lambda env, *args: run(_TruncationEnds(env), *args)
+
+
+def _run_sarsa_skipping_terminal_updates(env, q, optimizer, n_steps, gamma, epsilon, seed):
+    """The course notebook's control loop: no update on a terminal transition."""
+    rng = np.random.default_rng(seed)
+    n = int(env.action_space.n)
+
+    def policy(s):
+        with torch.no_grad():
+            return solutions.epsilon_greedy(q_values(q, s, n), epsilon, rng)
+
     state, _ = env.reset(seed=seed)
-    env.action_space.seed(seed)
-    deltas = []
+    action = policy(state)
+    returns, total = [], 0.0
     for _ in range(n_steps):
-        next_state, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-        deltas.append(solutions.semi_gradient_td0_update(
-            v, optimizer, state, reward, next_state, terminated or truncated, gamma).item())
-        state = env.reset()[0] if terminated or truncated else next_state
-    return deltas
-
-
-def _run_sarsa_variant(*, truncation_terminates: bool = False, skip_terminal: bool = False) -> Callable:
-    def run_sarsa(env, q, optimizer, n_steps, gamma, epsilon, seed):
-        rng = np.random.default_rng(seed)
-        n = int(env.action_space.n)
-
-        def policy(s):
-            with torch.no_grad():
-                return solutions.epsilon_greedy(q_values(q, s, n), epsilon, rng)
-
-        state, _ = env.reset(seed=seed)
-        action = policy(state)
-        returns, total = [], 0.0
-        for _ in range(n_steps):
-            next_state, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            end = terminated or (truncated and truncation_terminates)
-            next_action = action if end else policy(next_state)
-            if not (skip_terminal and end):
-                solutions.semi_gradient_sarsa_update(q, optimizer, state, action, reward, next_state,
-                                                     next_action, end, gamma)
-            if terminated or truncated:
-                returns.append(total)
-                total = 0.0
-                state, _ = env.reset()
-                action = policy(state)
-            else:
-                state, action = next_state, next_action
-        return returns
-
-    return run_sarsa
+        next_state, reward, terminated, truncated, _ = env.step(action)
+        total += float(reward)
+        next_action = action if terminated else policy(next_state)
+        if not terminated:
+            solutions.semi_gradient_sarsa_update(q, optimizer, state, action, reward, next_state,
+                                                 next_action, False, gamma)
+        if terminated or truncated:
+            returns.append(total)
+            total = 0.0
+            state, _ = env.reset()
+            action = policy(state)
+        else:
+            state, action = next_state, next_action
+    return returns
 
 
 def _no_exploration(q_values, epsilon, rng):
@@ -264,10 +263,10 @@ MISTAKES: dict[str, list[tuple[str, Callable]]] = {
         ("q-learning-uses-next-action", _variant("q_learning", "q_min"))],
     "epsilon_greedy": [("no-exploration", _draws_but_never_explores), ("no-exploration", _no_exploration),
                        ("always-random", _always_random)],
-    "run_td0": [("truncation-as-termination", _run_td0_truncation_as_termination)],
+    "run_td0": [("truncation-as-termination", _truncation_as_termination(solutions.run_td0))],
     "run_sarsa": [
-        ("truncation-as-termination", _run_sarsa_variant(truncation_terminates=True)),
-        ("terminal-update-skipped", _run_sarsa_variant(skip_terminal=True)),
+        ("truncation-as-termination", _truncation_as_termination(solutions.run_sarsa)),
+        ("terminal-update-skipped", _run_sarsa_skipping_terminal_updates),
     ],
     "baird_features": [("wrong-features", _course_features)],
     "baird_semi_gradient": [
