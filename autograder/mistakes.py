@@ -303,15 +303,20 @@ def reference_with(overrides: dict[str, Callable]) -> Api:
             shared[name] = types.FunctionType(value.__code__, shared, value.__name__, value.__defaults__,
                                               value.__closure__)
     shared.update(overrides)
-    return Api({name: shared[name] for name in solutions.__all__})
+    known = {id(wrong): (name, i) for name, entries in MISTAKES.items() for i, (_, wrong) in enumerate(entries)}
+    key = None
+    if all(id(version) in known for version in overrides.values()):  # only fixed versions give a reusable key
+        key = ("reference-with",) + tuple(sorted(known[id(version)] for version in overrides.values()))
+    return Api({name: shared[name] for name in solutions.__all__}, cache_key=key)
 
 
 def reference_api() -> Api:
-    return Api(vars(solutions))
+    return Api(vars(solutions), cache_key=("reference",))
 
 
 def mistaken_apis(name: str) -> list[tuple[str, Callable, Api]]:
     """The reference API with ``name`` swapped for each of its known mistakes:
     (code, the wrong version, the API)."""
     base = vars(solutions)
-    return [(code, wrong, Api({**base, name: wrong})) for code, wrong in MISTAKES.get(name, [])]
+    return [(code, wrong, Api({**base, name: wrong}, cache_key=("mistake", name, i)))
+            for i, (code, wrong) in enumerate(MISTAKES.get(name, []))]
