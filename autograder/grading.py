@@ -9,19 +9,20 @@ worker zygote, and yields results as they finish.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import multiprocessing
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
 from autograder import spec
 from autograder.results import CheckResult, SubmissionResult
 from autograder.submission import COURSE_ROOT, Submission
-from autograder.worker.client import Zygote
+from autograder.worker.client import Zygote, ZygoteHost
 from autograder.worker.sandbox import Limits, die_with_parent
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
@@ -40,26 +41,35 @@ class Options:
 
 
 class ZygotePool:
-    """A fresh zygote (and sandbox) for every submission, the next one warming
-    up while the current submission is graded."""
+    """A fresh zygote (and sandbox) for every submission, forked by one warm
+    host per grading process; where the host cannot isolate submissions from
+    each other, a host per submission, the next one warming up while the
+    current submission is graded."""
 
     def __init__(self, options: Options):
         self.options = options
+        self._host: ZygoteHost | None = ZygoteHost(options.sandbox, options.limits)  # starts in the background
         self._spare: Zygote | None = None
 
     def _start(self) -> Zygote:
         return Zygote(self.options.sandbox, self.options.limits)
 
     def take(self, prefetch: bool = True) -> Zygote:
+        if self._host is not None and self._host.shareable:
+            return self._host.zygote()
+        if self._host is not None:
+            self._host.close()
+            self._host = None
         zygote, self._spare = self._spare or self._start(), None
         if prefetch:
             self._spare = self._start()
         return zygote
 
     def close(self) -> None:
-        if self._spare is not None:
-            self._spare.close()
-            self._spare = None
+        for held in (self._spare, self._host):
+            if held is not None:
+                held.close()
+        self._spare = self._host = None
 
 
 class _Collector:
@@ -84,11 +94,13 @@ class _Collector:
             self.notes = grading.notes()
 
 
-def grade_submission(submission: Submission, options: Options, zygote: Zygote | None = None) -> SubmissionResult:
-    """Run every check on one submission and add up the scores. The zygote
-    (this submission's sandbox) is closed at the end: nothing of it survives."""
+def grade_submission(submission: Submission, options: Options,
+                     zygote: Zygote | Callable[[], Zygote] | None = None) -> SubmissionResult:
+    """Run every check on one submission and add up the scores. ``zygote`` (or
+    what makes it: its wait counts in the submission's time) is this
+    submission's sandbox, closed at the end: nothing of it survives."""
     started = time.perf_counter()
-    zygote = zygote or Zygote(options.sandbox, options.limits)
+    zygote = zygote() if callable(zygote) else zygote or Zygote(options.sandbox, options.limits)
     result = SubmissionResult(submission.student, str(submission.path), max_score=spec.MAX_SCORE, seed=options.seed)
     collector = _Collector(zygote)
     args = [str(CHECKS_DIR), "--submission", str(submission.path), "--seed", str(options.seed),
@@ -135,7 +147,7 @@ def _grade_in_pool(job: tuple[Submission, Options]) -> SubmissionResult:
     submission, options = job
     if _pool is None:  # one per pool process: its spare zygote warms up between submissions
         _pool = ZygotePool(options)
-    return grade_submission(submission, options, _pool.take())
+    return grade_submission(submission, options, _pool.take)
 
 
 def grade_batch(submissions: list[Submission], options: Options, jobs: int) -> Iterator[SubmissionResult]:
@@ -144,7 +156,8 @@ def grade_batch(submissions: list[Submission], options: Options, jobs: int) -> I
         pool = ZygotePool(options)
         try:
             for i, submission in enumerate(submissions):
-                yield grade_submission(submission, options, pool.take(prefetch=i + 1 < len(submissions)))
+                yield grade_submission(submission, options,
+                                       functools.partial(pool.take, prefetch=i + 1 < len(submissions)))
         finally:
             pool.close()
         return

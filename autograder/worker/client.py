@@ -41,11 +41,25 @@ def tampering_of(reply: dict) -> list[str]:
     return [str(item)[:300] for item in found[:runtime.MAX_FINDINGS]] if isinstance(found, list) else []
 
 
-class Zygote:
-    """The pre-warmed parent of one submission's workers, in its sandbox
-    (see :mod:`autograder.worker.zygote` and :mod:`autograder.worker.sandbox`).
+def _readline(sock: socket.socket, who: str) -> str:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(64)
+        if not chunk:
+            raise WorkerDied(f"{who} exited")
+        data += chunk
+    return data.decode().strip()
 
-    It starts at once in the background; the first :meth:`spawn` waits for it.
+
+class ZygoteHost:
+    """The pre-warmed parent of the zygotes, in its sandbox (see
+    :mod:`autograder.worker.zygote` and :mod:`autograder.worker.sandbox`): one
+    per grading process. It starts at once in the background; the first
+    :meth:`zygote` waits for it.
+
+    ``isolated`` (known once it is ready): each zygote it forks gets namespaces
+    of its own. In bwrap mode a host that cannot give them must serve a single
+    submission (:attr:`shareable` is False).
     """
 
     def __init__(self, mode: str = "auto", limits: Limits = Limits(), start_timeout: float = 120.0):
@@ -55,7 +69,7 @@ class Zygote:
         self._tmp = tempfile.TemporaryDirectory(prefix="autograder-")
         config = {"limits": asdict(limits), "scratch_root": "/tmp" if self.mode == "bwrap" else self._tmp.name,
                   "drop_to_uid": UNPRIVILEGED_UID if self.mode == "bwrap" else None,
-                  "private_tmp": self.mode == "bwrap"}
+                  "private_tmp": self.mode == "bwrap", "namespaces": self.mode == "bwrap"}
         command = [sys.executable, "-I", "-m", "autograder.worker.zygote", str(theirs.fileno()), json.dumps(config)]
         env = {**os.environ, **worker_environment()}
         if self.mode == "bwrap":
@@ -67,52 +81,60 @@ class Zygote:
         theirs.close()
         self._start_timeout = start_timeout
         self._ready = False
-        self.workers: list[Worker] = []
+        self.isolated = False
 
-    def _wait_ready(self) -> None:
+    def wait_ready(self) -> None:
+        if self._ready:
+            return
         self._control.settimeout(self._start_timeout)
         try:
-            ready = self._readline() == "ready"
+            ready = _readline(self._control, "the worker host").split()
         except (OSError, WorkerDied):
-            ready = False
-        if not ready:
+            ready = []
+        if ready[:1] != ["ready"]:
             self._log.seek(0)
-            raise WorkerDied(f"the worker zygote ({self.mode} mode) did not start: "
+            raise WorkerDied(f"the worker host ({self.mode} mode) did not start: "
                              f"{self._log.read()[-2000:].decode(errors='replace')}")
-        self._ready = True
+        self._ready, self.isolated = True, "isolated" in ready
 
-    def _readline(self) -> str:
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = self._control.recv(64)
-            if not chunk:
-                raise WorkerDied("the worker zygote exited")
-            data += chunk
-        return data.decode().strip()
+    @property
+    def shareable(self) -> bool:
+        """Whether it may serve several submissions: bwrap mode needs a
+        sandbox per submission, which only namespaces of their own give."""
+        self.wait_ready()
+        return self.isolated or self.mode == "process"
 
-    def spawn(self) -> "Worker":
-        if not self._ready:
-            self._wait_ready()
-        ours, theirs = socket.socketpair()
-        socket.send_fds(self._control, [b"fork"], [theirs.fileno()])
-        theirs.close()
-        worker = Worker(int(self._readline()), ours, self)
-        self.workers.append(worker)
-        return worker
+    def zygote(self) -> "Zygote":
+        """A fresh zygote for one submission, from this (shared) host."""
+        control, pid = self.fork_zygote()
+        return Zygote(host=self, control=control, pid=pid)
+
+    def fork_zygote(self) -> tuple[socket.socket, int]:
+        """Have the host fork a zygote: its control socket and pid."""
+        self.wait_ready()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            socket.send_fds(self._control, [b"zygote"], [theirs.fileno()])
+            pid = int(_readline(self._control, "the worker host"))
+        except (OSError, ValueError) as exc:
+            ours.close()
+            raise WorkerDied(f"the worker host failed: {exc}") from exc
+        finally:
+            theirs.close()
+        if pid <= 0:
+            ours.close()
+            raise WorkerDied("the worker host could not start a zygote")
+        return ours, pid
 
     def kill(self, pid: int) -> None:
-        """Kill a worker's process group. The zygote does it: in bwrap mode the
-        pid is one of the sandbox's PID namespace, meaningless out here."""
         try:
-            self._control.sendall(f"kill {pid}\n".encode())
+            self._control.sendall(f"kill {pid}".encode())
         except OSError:
-            pass  # the zygote is gone, and its workers with it (bwrap) or by their EOF
+            pass  # the host is gone, and its zygotes with it
 
     def close(self) -> None:
-        """End the submission: every worker, the zygote and (bwrap) its whole PID namespace."""
-        for worker in self.workers:
-            worker.kill()
-        self._control.close()  # the zygote then kills whatever its workers left behind, and exits
+        """End every zygote and the host (bwrap: its whole PID namespace)."""
+        self._control.close()  # the host then kills its zygotes and exits
         try:
             self.process.wait(timeout=EXIT_WAIT_S)
         except subprocess.TimeoutExpired:
@@ -124,6 +146,57 @@ class Zygote:
         self.process.wait()
         self._log.close()
         self._tmp.cleanup()
+
+
+class Zygote:
+    """The parent of one submission's workers, forked by a :class:`ZygoteHost`.
+
+    ``Zygote(mode)`` starts a host of its own and closes it with itself; in a
+    batch, :meth:`ZygoteHost.zygote` gives one per submission from a shared host.
+    """
+
+    def __init__(self, mode: str = "auto", limits: Limits = Limits(), *, host: ZygoteHost | None = None,
+                 control: socket.socket | None = None, pid: int | None = None):
+        self._own_host = host is None
+        self.host = host or ZygoteHost(mode, limits)  # starts in the background; the first spawn waits
+        self.mode = self.host.mode
+        self._control, self.pid = control, pid
+        self.workers: list[Worker] = []
+
+    def spawn(self) -> "Worker":
+        if self._control is None:
+            self._control, self.pid = self.host.fork_zygote()
+        ours, theirs = socket.socketpair()
+        try:
+            socket.send_fds(self._control, [b"fork"], [theirs.fileno()])
+            pid = int(_readline(self._control, "the worker zygote"))
+        except (OSError, ValueError) as exc:
+            ours.close()
+            raise WorkerDied(f"the worker zygote failed: {exc}") from exc
+        finally:
+            theirs.close()
+        worker = Worker(pid, ours, self)
+        self.workers.append(worker)
+        return worker
+
+    def kill(self, pid: int) -> None:
+        """Kill a worker's process group. The zygote does it: in bwrap mode the
+        pid is one of the submission's PID namespace, meaningless out here."""
+        try:
+            if self._control is not None:
+                self._control.sendall(f"kill {pid}\n".encode())
+        except OSError:
+            pass  # the zygote is gone, and its workers with it (bwrap) or by their EOF
+
+    def close(self) -> None:
+        """End the submission: every worker, the zygote and (bwrap) its whole PID namespace."""
+        for worker in self.workers:
+            worker.kill()
+        if self._control is not None:
+            self._control.close()  # the zygote then kills whatever its workers left behind, and exits
+            self.host.kill(self.pid)
+        if self._own_host:
+            self.host.close()
 
 
 class Worker:

@@ -1,12 +1,16 @@
 """How a submission's zygote is confined: bubblewrap when available, else a
 plain process with resource limits.
 
-``bwrap`` mode: the zygote and every worker it forks live in a fresh mount,
-PID, network, IPC and UTS namespace. They see the system's libraries, the
-Python installation and the ``autograder`` package, read-only, and an empty
-``/tmp``; not the reference solutions, the course's source notebooks, other
-submissions or the grader's outputs. There is no network. Killing the zygote
-ends the PID namespace, so no process of the submission survives it.
+``bwrap`` mode: the worker host (one per grading process), its zygotes and
+their workers live in a fresh mount, PID, network, IPC and UTS namespace. They
+see the system's libraries, the Python installation and the ``autograder``
+package, read-only, and an empty ``/tmp``; not the reference solutions, the
+course's source notebooks, other submissions or the grader's outputs. There is
+no network. Each submission's zygote then enters namespaces of its own, nested
+in those, with its own empty ``/tmp`` and ``/proc``: submissions see nothing
+of each other, and killing a zygote ends its PID namespace, so no process of
+the submission survives it. (Where that nesting is not allowed, each
+submission gets a host, and a bubblewrap sandbox, of its own.)
 
 ``process`` mode (no bubblewrap): workers run as the grading user (they do not
 drop root: the Python installation may not be readable by anyone else), with
@@ -100,8 +104,10 @@ def bwrap_command(command: list[str], limits: Limits) -> list[str]:
     args += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv"]
     for key, value in worker_environment().items():
         args += ["--setenv", key, value]
-    if os.geteuid() == 0:  # the zygote may drop its workers to an unprivileged user; nothing more
-        args += ["--cap-add", "CAP_SETUID,CAP_SETGID,CAP_KILL"]
+    if os.geteuid() == 0:
+        # the zygotes drop their workers to an unprivileged user (SETUID, SETGID), kill them (KILL), and
+        # enter namespaces of their own (SYS_ADMIN); workers lose every capability when they drop
+        args += ["--cap-add", "CAP_SETUID,CAP_SETGID,CAP_KILL,CAP_SYS_ADMIN"]
     return args + command
 
 

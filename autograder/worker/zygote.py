@@ -1,29 +1,66 @@
-"""A pre-warmed parent that forks workers.
+"""Pre-warmed parents: a host that forks one zygote per submission, and the
+zygotes that fork the workers.
 
 Importing torch costs seconds; forking a process that already has it costs
-milliseconds. The zygote imports torch, numpy, gymnasium and the worker
-runtime once -- never the reference solutions or the checks -- and then, for
-each request on its control socket, forks a worker that serves the socket
-passed along with the request. One zygote serves one submission, inside that
-submission's sandbox (:mod:`autograder.worker.sandbox`).
+milliseconds. The host imports torch, numpy, gymnasium, matplotlib and the
+worker runtime once per grading process -- never the reference solutions or
+the checks -- inside the sandbox (:mod:`autograder.worker.sandbox`). For each
+submission it forks a zygote; for each notebook (and each restart after a
+hang) the zygote forks a worker.
 
-The zygote is its workers' subreaper: a process a worker leaves behind (a
-daemon that escaped the worker's process group) becomes the zygote's child,
-and is killed with the next worker killed, and with all the others when the
-grader closes the control socket.
+Submissions do not share a sandbox: in ``bwrap`` mode each zygote first
+enters new mount, PID, network, IPC and UTS namespaces, with its own empty
+``/tmp`` and its own ``/proc``; it is PID 1 there, so killing it ends every
+process of the submission. Where the host cannot create namespaces, it says so
+and the grader starts one host (one bubblewrap sandbox) per submission instead.
+
+A zygote is its workers' subreaper: a process a worker leaves behind (a daemon
+that escaped the worker's process group) becomes the zygote's child, and is
+killed with the next worker killed, and with all the others when the grader
+closes the zygote's control socket.
 
 Run as ``python -I -m autograder.worker.zygote CONTROL_FD CONFIG_JSON``.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import sys
 import tempfile
+import time
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = \
+    0x00020000, 0x04000000, 0x08000000, 0x20000000, 0x40000000
+SUBMISSION_NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
+EXIT_WAIT_S = 2.0  # for a zygote told to close to end its workers, before it is killed
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
+
+
+def preload() -> None:
+    import gymnasium  # noqa: F401  - imported here so that workers start warm
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import torch
+
+    # A first optimizer step imports torch._dynamo and friends (~1 s); on the
+    # meta device, its kernels. Done once here, not once per worker.
+    weight = torch.zeros(1, requires_grad=True)
+    (weight * 2).sum().backward()
+    torch.optim.SGD([weight], lr=0.1).step()
+    (torch.empty(2, device="meta") + 1).sum()
+
+    from autograder.worker import runtime  # noqa: F401
+
+
+# --- a worker -------------------------------------------------------------------------------
 
 
 def become_worker(config: dict) -> None:
@@ -58,49 +95,37 @@ def _kill_group(pid: int) -> None:
             pass
 
 
-def _kill_orphans(workers: set[int]) -> None:
-    """Kill every child that is not a live worker, with its process group."""
+def _kill_orphans(keep: set[int]) -> None:
+    """Kill every child that is not in ``keep``, with its process group."""
     from autograder.worker.sandbox import process_table
 
     me = os.getpid()
     for pid, (parent, _, _) in process_table().items():
-        if parent == me and pid not in workers:
+        if parent == me and pid not in keep:
             _kill_group(pid)
 
 
-def main(control_fd: int, config: dict) -> None:
-    import gymnasium  # noqa: F401  - imported here so that workers start warm
-    import matplotlib
+# --- a zygote: one submission ---------------------------------------------------------------
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401
-    import torch
 
-    # A first optimizer step imports torch._dynamo and friends (~1 s); on the
-    # meta device, its kernels. Done once here, not once per worker.
-    weight = torch.zeros(1, requires_grad=True)
-    (weight * 2).sum().backward()
-    torch.optim.SGD([weight], lr=0.1).step()
-    (torch.empty(2, device="meta") + 1).sum()
-
+def serve_workers(control: socket.socket, config: dict) -> None:
+    """The zygote's loop: fork a worker per request, kill on request; on EOF
+    kill everything and exit. Never returns."""
     from autograder.worker import runtime
-    from autograder.worker.sandbox import become_subreaper, die_with_parent
+    from autograder.worker.sandbox import become_subreaper
 
-    die_with_parent()
-
-    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != os.getcwd()]
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     become_subreaper()
-    control = socket.socket(fileno=control_fd)
-    control.sendall(b"ready\n")
     workers: set[int] = set()
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, 4096, 2)
         except OSError:
-            message = b""
+            message, fds = b"", []
         if not message:  # the grader went away: so do the workers and whatever they left
             _kill_orphans(set())
+            if config.get("remove_scratch"):
+                shutil.rmtree(config["scratch_root"], ignore_errors=True)
             os._exit(0)
         if message.startswith(b"kill "):
             for line in message.decode().split("\n"):
@@ -122,6 +147,151 @@ def main(control_fd: int, config: dict) -> None:
         for fd in fds:
             os.close(fd)
         control.sendall(f"{pid}\n".encode())
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def enter_submission_namespaces(config: dict) -> None:
+    """unshare(2) the namespaces of one submission (the caller's next child is
+    PID 1 of the new PID namespace)."""
+    _check(ctypes.CDLL(None, use_errno=True).unshare(SUBMISSION_NAMESPACES), "unshare")
+
+
+def mount_private_filesystems(config: dict) -> None:
+    """In the new namespaces, as their PID 1: an empty ``/tmp`` of the
+    sandbox's size and a ``/proc`` that shows only this submission's processes."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+    size = f"size={config['limits']['scratch_bytes']},mode=1777".encode()
+    _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, size), "mount tmpfs /tmp")
+    _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "mount proc /proc")
+    os.chdir("/tmp")  # the old working directory is the host's /tmp, under the new mount
+
+
+def start_zygote(fd: int, config: dict) -> int:
+    """Fork a zygote serving the control socket ``fd``; its pid (as the host
+    sees it), or -1 if it could not start."""
+    if not config.get("namespaces"):
+        pid = os.fork()
+        if pid == 0:
+            _zygote_main(fd, config, in_namespaces=False)
+        return pid
+    # unshare(CLONE_NEWPID) moves only the caller's *children*: an intermediate
+    # process unshares, forks the zygote (PID 1 inside) and reports its pid.
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            enter_submission_namespaces(config)
+            zygote = os.fork()
+            if zygote == 0:
+                os.close(write_end)
+                mount_private_filesystems(config)
+                _zygote_main(fd, config, in_namespaces=True)
+            os.write(write_end, f"{zygote}\n".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        answer = pipe.read(64).strip()
+    return int(answer) if answer.isdigit() else -1
+
+
+def _zygote_main(fd: int, config: dict, in_namespaces: bool) -> None:
+    try:
+        os.setsid()
+        if not in_namespaces:  # process mode: no namespace holds the submission; its own scratch folder
+            from autograder.worker.sandbox import die_with_parent
+
+            die_with_parent()
+            config = {**config, "scratch_root": tempfile.mkdtemp(prefix="submission-", dir=config["scratch_root"]),
+                      "remove_scratch": True}
+        serve_workers(socket.socket(fileno=fd), config)
+    finally:
+        os._exit(0)
+
+
+# --- the host: one grading process ------------------------------------------------------------
+
+
+def namespaces_work(config: dict) -> bool:
+    """Whether this host can give a submission its own namespaces (it needs
+    CAP_SYS_ADMIN in the sandbox): tried once, in a throwaway child."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            enter_submission_namespaces(config)
+            inner = os.fork()
+            if inner == 0:
+                try:
+                    mount_private_filesystems(config)
+                finally:
+                    os._exit(0 if os.getpid() == 1 else 1)
+            _, status = os.waitpid(inner, 0)
+            os._exit(0 if os.waitstatus_to_exitcode(status) == 0 else 1)
+        except BaseException:  # noqa: BLE001 - any failure means no
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def _wait_exit(pid: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return  # gone (children are reaped automatically)
+        time.sleep(0.005)
+
+
+def serve_zygotes(control: socket.socket, config: dict) -> None:
+    """The host's loop: a zygote per request, killed on request; on EOF every
+    zygote is killed and the host exits. Never returns."""
+    zygotes: set[int] = set()
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 4096, 2)
+        except OSError:
+            message, fds = b"", []
+        if not message:
+            _kill_orphans(set())
+            os._exit(0)
+        if message.startswith(b"kill "):
+            pid = int(message.split()[1])
+            if pid in zygotes:
+                zygotes.discard(pid)
+                if not config.get("namespaces"):  # let it kill its workers first (it does on EOF)
+                    _wait_exit(pid, EXIT_WAIT_S)
+                _kill_group(pid)  # in namespaces: PID 1 of the submission, which takes everything with it
+            _kill_orphans(zygotes)  # process mode: what its workers left was reparented to the host
+            continue
+        pid = start_zygote(fds[0], config) if fds else -1
+        for fd in fds:
+            os.close(fd)
+        if pid > 0:
+            zygotes.add(pid)
+        control.sendall(f"{pid}\n".encode())
+
+
+def main(control_fd: int, config: dict) -> None:
+    preload()
+    from autograder.worker.sandbox import become_subreaper, die_with_parent
+
+    die_with_parent()
+    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != os.getcwd()]
+    if config.get("namespaces"):
+        config["namespaces"] = namespaces_work(config)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
+    become_subreaper()  # a zygote's intermediate parent exits at once: the zygote stays the host's
+    control = socket.socket(fileno=control_fd)
+    control.sendall(b"ready isolated\n" if config.get("namespaces") else b"ready\n")
+    serve_zygotes(control, config)
 
 
 if __name__ == "__main__":
