@@ -12,11 +12,13 @@ import sys
 import time
 from pathlib import Path
 
-from autograder import reports, spec
-from autograder.cache import ResultCache
-from autograder.grading import Options, grade_batch
-from autograder.submission import COURSE_ROOT, find_submissions
+from autograder import spec
+from autograder.worker.host import ZygoteHost
 from autograder.worker.sandbox import Limits, choose_mode
+
+# What imports torch, pytest and nbformat (seconds) is imported in grade(),
+# once the worker host is warming up on another core.
+COURSE_ROOT = spec.COURSE_ROOT
 
 USAGE_ERROR, INTERNAL_ERROR = 2, 1
 FORMATS = ("table", "json", "csv", "gradescope")
@@ -95,6 +97,26 @@ def grade(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.memory_limit <= 0:
+        raise UsageError(f"--memory-limit must be positive, got {args.memory_limit}")
+    try:
+        sandbox = choose_mode(args.sandbox)
+    except RuntimeError as exc:
+        raise UsageError(str(exc)) from None
+    limits = Limits(memory_bytes=int(args.memory_limit * 2**30))
+    host = ZygoteHost(sandbox, limits)  # warms up (imports torch) while this process does the same
+    try:
+        return _grade(args, sandbox, limits, host)
+    finally:
+        host.close()  # a no-op when the batch closed it
+
+
+def _grade(args: argparse.Namespace, sandbox: str, limits: Limits, host: ZygoteHost) -> int:
+    from autograder import reports
+    from autograder.cache import ResultCache
+    from autograder.grading import Options, grade_batch
+    from autograder.submission import find_submissions
+
     device = resolve_device(args.device)
     submissions = find_submissions([Path(p) for p in args.paths])
     if not submissions:
@@ -102,14 +124,8 @@ def grade(args: argparse.Namespace) -> int:
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     if fmt == "gradescope" and len(submissions) != 1:
         raise UsageError(f"--format gradescope writes one submission's results.json; got {len(submissions)}")
-    if args.memory_limit <= 0:
-        raise UsageError(f"--memory-limit must be positive, got {args.memory_limit}")
-    try:
-        sandbox = choose_mode(args.sandbox)
-    except RuntimeError as exc:
-        raise UsageError(str(exc)) from None
     options = Options(seed=args.seed, device=device, cell_timeout=args.timeout, course_root=args.course_root,
-                      sandbox=sandbox, limits=Limits(memory_bytes=int(args.memory_limit * 2**30)))
+                      sandbox=sandbox, limits=limits)
     print(f"autograder: grading {len(submissions)} submission(s) on {device}, seed {args.seed}, "
           f"{min(args.jobs, len(submissions))} job(s), sandbox: {sandbox}", file=sys.stderr)
     cache = None if args.no_cache else ResultCache(args.cache, {
@@ -122,7 +138,7 @@ def grade(args: argparse.Namespace) -> int:
               f"{len(todo)} to go", file=sys.stderr)
     started = time.perf_counter()
     by_path = {str(s.path): s for s in todo}
-    for count, result in enumerate(grade_batch(todo, options, args.jobs), start=1):
+    for count, result in enumerate(grade_batch(todo, options, args.jobs, host), start=1):
         if cache:
             cache.store(by_path[result.path], result)  # at once: a killed batch loses nothing finished
         done[result.path] = result

@@ -46,9 +46,10 @@ class ZygotePool:
     each other, a host per submission, the next one warming up while the
     current submission is graded."""
 
-    def __init__(self, options: Options):
+    def __init__(self, options: Options, host: ZygoteHost | None = None):
         self.options = options
-        self._host: ZygoteHost | None = ZygoteHost(options.sandbox, options.limits)  # starts in the background
+        #: starts in the background (the command line starts it before it imports torch)
+        self._host: ZygoteHost | None = host or ZygoteHost(options.sandbox, options.limits)
         self._spare: Zygote | None = None
 
     def _start(self) -> Zygote:
@@ -150,10 +151,13 @@ def _grade_in_pool(job: tuple[Submission, Options]) -> SubmissionResult:
     return grade_submission(submission, options, _pool.take)
 
 
-def grade_batch(submissions: list[Submission], options: Options, jobs: int) -> Iterator[SubmissionResult]:
-    """Grade submissions on ``jobs`` processes; yield each result as it finishes."""
+def grade_batch(submissions: list[Submission], options: Options, jobs: int,
+                host: ZygoteHost | None = None) -> Iterator[SubmissionResult]:
+    """Grade submissions on ``jobs`` processes; yield each result as it
+    finishes. ``host``, already started with ``options``' sandbox and limits,
+    serves a batch graded in this process (and is closed with it)."""
     if jobs <= 1 or len(submissions) <= 1:
-        pool = ZygotePool(options)
+        pool = ZygotePool(options, host)
         try:
             for i, submission in enumerate(submissions):
                 yield grade_submission(submission, options,
@@ -161,6 +165,8 @@ def grade_batch(submissions: list[Submission], options: Options, jobs: int) -> I
         finally:
             pool.close()
         return
+    if host is not None:  # each pool process starts a host of its own
+        host.close()
     context = multiprocessing.get_context("fork")  # the grader is warm: children start with torch loaded
     with context.Pool(min(jobs, len(submissions)), initializer=die_with_parent) as pool:
         yield from pool.imap_unordered(_grade_in_pool, [(s, options) for s in submissions])

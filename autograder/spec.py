@@ -6,8 +6,10 @@ Everything that names a notebook, a group or a point total reads it from here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 ASSIGNMENT = "pytorch_vfa"
+COURSE_ROOT = Path(__file__).resolve().parents[1]  #: the course directory: source/, release/, solutions/
 
 
 @dataclass(frozen=True)

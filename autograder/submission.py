@@ -16,8 +16,7 @@ import nbformat
 
 from autograder import feedback, spec
 from autograder.assignment import EXPERIMENT_ID_PREFIX, experiment_cell_ids
-
-COURSE_ROOT = Path(__file__).resolve().parents[1]
+from autograder.spec import COURSE_ROOT
 
 NOT_FOUND = "{notebook} was not found in {folder}: its parts score 0. Submit it under exactly that name."
 NOT_JSON = "{notebook} is not a valid notebook file ({detail}): its parts score 0. Re-download it from Jupyter (File → Download)."

@@ -1,33 +1,24 @@
 """The grader's side of a worker: start it, talk to it in data, kill it.
 
-A :class:`Zygote` is started once per grading process; each notebook gets a
-:class:`NotebookSession`, which runs the notebook's cells in a fresh worker and
+A :class:`Zygote` (forked by the :class:`ZygoteHost`) serves one submission;
+each notebook gets a :class:`NotebookSession`, which runs the notebook's cells in a fresh worker and
 then answers probes. A worker that stops answering is killed with its whole
 process group and replaced: one hanging function costs only its own checks.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from autograder.worker import runtime, wire
-from autograder.worker.sandbox import UNPRIVILEGED_UID, Limits, bwrap_command, choose_mode, worker_environment
+from autograder.worker.host import WorkerDied, ZygoteHost, _readline
+from autograder.worker.sandbox import Limits
+
+__all__ = ["MalformedReply", "NotebookSession", "WorkerDied", "Worker", "Zygote", "ZygoteHost"]
 
 GRACE_S = 5.0  # beyond a limit the worker enforces itself, before it is killed
-EXIT_WAIT_S = 2.0  # for a closed zygote to kill what its workers left, before it is killed itself
-
-
-class WorkerDied(RuntimeError):
-    """The worker exited or stopped answering."""
 
 
 class MalformedReply(WorkerDied):
@@ -39,113 +30,6 @@ def tampering_of(reply: dict) -> list[str]:
     """The ``tampering`` a worker's reply reports, as a short list of strings."""
     found = reply.get("tampering")
     return [str(item)[:300] for item in found[:runtime.MAX_FINDINGS]] if isinstance(found, list) else []
-
-
-def _readline(sock: socket.socket, who: str) -> str:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(64)
-        if not chunk:
-            raise WorkerDied(f"{who} exited")
-        data += chunk
-    return data.decode().strip()
-
-
-class ZygoteHost:
-    """The pre-warmed parent of the zygotes, in its sandbox (see
-    :mod:`autograder.worker.zygote` and :mod:`autograder.worker.sandbox`): one
-    per grading process. It starts at once in the background; the first
-    :meth:`zygote` waits for it.
-
-    ``isolated`` (known once it is ready): each zygote it forks gets namespaces
-    of its own. In bwrap mode a host that cannot give them must serve a single
-    submission (:attr:`shareable` is False).
-    """
-
-    def __init__(self, mode: str = "auto", limits: Limits = Limits(), start_timeout: float = 120.0):
-        self.mode = choose_mode(mode)
-        # SEQPACKET keeps each control message whole (a fork request, a kill, a pid)
-        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._tmp = tempfile.TemporaryDirectory(prefix="autograder-")
-        config = {"limits": asdict(limits), "scratch_root": "/tmp" if self.mode == "bwrap" else self._tmp.name,
-                  "drop_to_uid": UNPRIVILEGED_UID if self.mode == "bwrap" else None,
-                  "private_tmp": self.mode == "bwrap", "namespaces": self.mode == "bwrap"}
-        command = [sys.executable, "-I", "-m", "autograder.worker.zygote", str(theirs.fileno()), json.dumps(config)]
-        env = {**os.environ, **worker_environment()}
-        if self.mode == "bwrap":
-            command = bwrap_command(command, limits)
-        self._log = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(command, pass_fds=[theirs.fileno()], cwd=self._tmp.name, env=env,
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
-                                        start_new_session=True)
-        theirs.close()
-        self._start_timeout = start_timeout
-        self._ready = False
-        self.isolated = False
-
-    def wait_ready(self) -> None:
-        if self._ready:
-            return
-        self._control.settimeout(self._start_timeout)
-        try:
-            ready = _readline(self._control, "the worker host").split()
-        except (OSError, WorkerDied):
-            ready = []
-        if ready[:1] != ["ready"]:
-            self._log.seek(0)
-            raise WorkerDied(f"the worker host ({self.mode} mode) did not start: "
-                             f"{self._log.read()[-2000:].decode(errors='replace')}")
-        self._ready, self.isolated = True, "isolated" in ready
-
-    @property
-    def shareable(self) -> bool:
-        """Whether it may serve several submissions: bwrap mode needs a
-        sandbox per submission, which only namespaces of their own give."""
-        self.wait_ready()
-        return self.isolated or self.mode == "process"
-
-    def zygote(self) -> "Zygote":
-        """A fresh zygote for one submission, from this (shared) host."""
-        control, pid = self.fork_zygote()
-        return Zygote(host=self, control=control, pid=pid)
-
-    def fork_zygote(self) -> tuple[socket.socket, int]:
-        """Have the host fork a zygote: its control socket and pid."""
-        self.wait_ready()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            socket.send_fds(self._control, [b"zygote"], [theirs.fileno()])
-            pid = int(_readline(self._control, "the worker host"))
-        except (OSError, ValueError) as exc:
-            ours.close()
-            raise WorkerDied(f"the worker host failed: {exc}") from exc
-        finally:
-            theirs.close()
-        if pid <= 0:
-            ours.close()
-            raise WorkerDied("the worker host could not start a zygote")
-        return ours, pid
-
-    def kill(self, pid: int) -> None:
-        try:
-            self._control.sendall(f"kill {pid}".encode())
-        except OSError:
-            pass  # the host is gone, and its zygotes with it
-
-    def close(self) -> None:
-        """End every zygote and the host (bwrap: its whole PID namespace)."""
-        self._control.close()  # the host then kills its zygotes and exits
-        try:
-            self.process.wait(timeout=EXIT_WAIT_S)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait()
-        self._log.close()
-        self._tmp.cleanup()
 
 
 class Zygote:
