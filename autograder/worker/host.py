@@ -127,7 +127,8 @@ class ZygoteHost:
         """End every zygote and the host (bwrap: its whole PID namespace)."""
         self._control.close()  # the host then kills its zygotes and exits
         try:
-            self.process.wait(timeout=EXIT_WAIT_S)
+            # a host never used has no zygote to end: killed at once, even while it is still importing
+            self.process.wait(timeout=EXIT_WAIT_S if self._ready else 0)
         except subprocess.TimeoutExpired:
             pass
         try:
