@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
@@ -280,6 +281,140 @@ def run_sarsa(api: Api, n_steps: int, gamma: float, epsilon: float, seed: int, l
     returns = api.run_sarsa(env, net, optimizer, n_steps, gamma, epsilon, seed)
     env.close()
     return {"returns": [float(r) for r in returns], "parameters": parameters_of(net)}
+
+
+# --- Parts 4 and 5: behaviour on a small random walk ------------------------------------------
+#
+# When a run does not replay the spec's random draws, the checks fall back on
+# what the algorithm must do: TD(0) must learn a random walk's values, SARSA
+# must learn to walk to the rewarding end. CartPole is too slow to show that
+# in a few seconds; this walk shows it in a couple of thousand steps. The
+# probes only measure (values, returns, steps taken); the grader judges them.
+
+
+class RandomWalk(gym.Env):
+    """Sutton & Barto's random walk (Example 6.2) as a gymnasium environment.
+
+    Positions 0 … n + 1; 0 and n + 1 are terminal; every episode starts in the
+    middle. Action 0 moves left, 1 moves right. Entering the left end pays
+    ``left_reward``, the right end ``right_reward``, any other step
+    ``step_reward``. Observations are float32 one-hot vectors over all n + 2
+    positions (the terminal ones too, so a run that bootstraps from a terminal
+    state reads a value that a correct run never uses). An episode longer than
+    ``max_episode_steps`` is truncated (``truncated=True``, not terminated).
+
+    The environment keeps its own log: how many steps were taken, how often each
+    position was left, and the undiscounted return of every finished episode.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, n_states: int = 5, left_reward: float = 0.0, right_reward: float = 1.0,
+                 step_reward: float = 0.0, max_episode_steps: int | None = None):
+        self.size = n_states + 2
+        self.start = self.size // 2
+        self.rewards = (float(left_reward), float(right_reward), float(step_reward))
+        self.max_episode_steps = max_episode_steps
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (self.size,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.steps, self.visits, self.episode_returns = 0, [0] * self.size, []
+        self.position, self.t, self.episode_return, self.ended = self.start, 0, 0.0, True
+
+    def observe(self) -> np.ndarray:
+        x = np.zeros(self.size, dtype=np.float32)
+        x[self.position] = 1.0
+        return x
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.position, self.t, self.episode_return, self.ended = self.start, 0, 0.0, False
+        return self.observe(), {}
+
+    def step(self, action):
+        if self.ended:
+            raise RuntimeError("RandomWalk.step() called after the episode ended (terminated or truncated): "
+                               "call env.reset() first")
+        if int(action) not in (0, 1):
+            raise ValueError(f"RandomWalk has actions 0 (left) and 1 (right), got {action!r}")
+        self.steps += 1
+        self.visits[self.position] += 1
+        self.position += 1 if int(action) == 1 else -1
+        self.t += 1
+        terminated = self.position in (0, self.size - 1)
+        left, right, step = self.rewards
+        reward = left if self.position == 0 else right if self.position == self.size - 1 else step
+        truncated = not terminated and self.max_episode_steps is not None and self.t >= self.max_episode_steps
+        self.episode_return += reward
+        if terminated or truncated:
+            self.ended = True
+            self.episode_returns.append(self.episode_return)
+        return self.observe(), reward, terminated, truncated, {}
+
+
+class PairTable(nn.Module):
+    """An action-value network that is a table over (state, action) pairs.
+
+    It reads the spec's input ``concat(state, [float(action)])`` with a one-hot
+    state: ``q̂(s, a) = weight[a] · s``, output shape ``(..., 1)``. Semi-gradient
+    SARSA with it is tabular SARSA, so learning shows within a couple of
+    thousand steps."""
+
+    def __init__(self, n_features: int, n_actions: int = 2):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(n_actions, n_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        state, action = x[..., :-1], x[..., -1:]
+        values = state @ self.weight.T  # (..., n_actions)
+        index = action.round().long().clamp(0, self.weight.shape[0] - 1)
+        return values.gather(-1, index)
+
+
+def _finite(values: list[float]) -> bool:
+    return all(np.isfinite(v) for v in values)
+
+
+@probe
+def td0_random_walk(api: Api, n_steps: int, gamma: float, seed: int, lr: float, max_episode_steps: int,
+                    start_value: float, terminal_value: float, n_states: int = 5, device: str = "cpu") -> dict:
+    """``run_td0`` on the random walk with a linear (tabular) value network:
+    weights ``start_value`` on the non-terminal states, ``terminal_value`` on
+    the terminal ones. Returns the learned values of every position, how many
+    TD errors came back and whether they are finite, and the environment's log."""
+    env = RandomWalk(n_states, max_episode_steps=max_episode_steps)
+    v = nn.Linear(env.size, 1, bias=False)
+    with torch.no_grad():
+        v.weight.fill_(start_value)
+        v.weight[0, 0] = v.weight[0, -1] = terminal_value
+    v = v.to(device)
+    optimizer = torch.optim.SGD(v.parameters(), lr=lr)
+    deltas = [float(d) for d in api.run_td0(env, v, optimizer, n_steps, gamma, seed)]
+    with torch.no_grad():
+        values = v.weight.detach().to("cpu", torch.float64)[0]
+    return {"values": [float(x) for x in values], "n_deltas": len(deltas), "deltas_finite": _finite(deltas),
+            "steps": env.steps, "visits": list(env.visits)}
+
+
+@probe
+def sarsa_random_walk(api: Api, n_steps: int, gamma: float, epsilon: float, seed: int, lr: float,
+                      max_episode_steps: int, left_end_value: float, n_states: int = 5,
+                      left_reward: float = -1.0, right_reward: float = 1.0, step_reward: float = 0.0,
+                      device: str = "cpu") -> dict:
+    """``run_sarsa`` on the random walk with a :class:`PairTable` starting at
+    zero (so the greedy action starts as 0, left), except the left terminal
+    state's values, ``left_end_value`` (a correct run never reads them). Returns
+    the episode returns the environment saw and those the run reported, the
+    steps taken, the table."""
+    env = RandomWalk(n_states, left_reward, right_reward, step_reward, max_episode_steps)
+    q = PairTable(env.size)  # reads the state's one-hot, then the action
+    with torch.no_grad():
+        q.weight[:, 0] = left_end_value
+    q = q.to(device)
+    optimizer = torch.optim.SGD(q.parameters(), lr=lr)
+    reported = [float(r) for r in api.run_sarsa(env, q, optimizer, n_steps, gamma, epsilon, seed)]
+    table = q.weight.detach().to("cpu", torch.float64)
+    return {"returns": list(env.episode_returns), "reported": reported, "steps": env.steps,
+            "q": [[float(x) for x in row] for row in table]}
 
 
 # --- Part 6: Baird ---------------------------------------------------------------------------
