@@ -89,6 +89,72 @@ def test_q_learning_update(ctx):
                            q_transitions(ctx, False), names), diagnose=next_action_diagnosis)
 
 
+# --- q.run_sarsa: exact replay, else behaviour ---------------------------------------------
+#
+# A run that does not replay the spec's draws (its own generator for ε-greedy,
+# a reseeded environment) gets half the points if it learns what SARSA must:
+# on probes.RandomWalk with -1 at the left end and +1 at the right end (start in
+# the middle, 0 per step, truncated at 20 steps), with a table of action values
+# starting at 0 (so the greedy action starts as "left"), its last 50 finished
+# episodes must return clearly more than a uniformly random policy. The returns
+# are the environment's own log; the run must also report exactly those.
+#
+# Calibrated by scripts/calibrate_behaviour.py over seeds 0-299: after 1500
+# steps (ε = 0.1, γ = 0.9, SGD(lr=0.2); ~0.3 s a run) the reference's last 50
+# episodes return 1.00 on average, every time (min 1.00), so a correct run
+# fails the 0.6 bar 0/300 times. A uniformly random policy averages 0.00 (at
+# most 0.44 over 300 seeds); never updating, a sign-flipped update and skipping
+# the terminal update (the course notebook's loop) stay near -1: all 0/300.
+WALK_SARSA = {"n_steps": 1500, "gamma": 0.9, "epsilon": 0.1, "lr": 0.2, "max_episode_steps": 20,
+              "left_reward": -1.0, "right_reward": 1.0, "step_reward": 0.0, "left_end_value": 3.0}
+WALK_SARSA_EPISODES = 50
+WALK_SARSA_BAR = 0.6
+
+
+def sarsa_walk_case(ctx) -> Case:
+    args = {**WALK_SARSA, "seed": ctx.seed % 10_000, "device": ctx.device}
+    return Case("sarsa_random_walk", args,
+                f"run_sarsa(a 5-state random walk truncated at {WALK_SARSA['max_episode_steps']} steps, a table of "
+                f"action values, SGD(lr={WALK_SARSA['lr']}), n_steps={WALK_SARSA['n_steps']}, "
+                f"gamma={WALK_SARSA['gamma']}, epsilon={WALK_SARSA['epsilon']}, seed={args['seed']})")
+
+
+def sarsa_walk_score(value, settings: dict = WALK_SARSA, episodes: int = WALK_SARSA_EPISODES) -> float | None:
+    """Mean return of a random-walk run's last ``episodes`` finished episodes,
+    as the environment logged them; None when the run did not take
+    ``n_steps`` steps, finished fewer episodes, reported other returns than the
+    environment's, or its result is malformed."""
+    try:
+        returns = [float(r) for r in value["returns"]]
+        reported = [float(r) for r in value["reported"]]
+        if value["steps"] != settings["n_steps"] or len(returns) < episodes or len(reported) != len(returns):
+            return None
+        if any(abs(a - b) > 1e-6 for a, b in zip(reported, returns)):
+            return None
+    except (KeyError, TypeError, ValueError):
+        return None
+    return sum(returns[-episodes:]) / episodes
+
+
+def sarsa_behaviour(ctx, cases, got):
+    """Half the points for a run that learns to walk to the rewarding end but
+    does not replay the spec's random draws (the other half is for following them)."""
+    run = ctx.student(sarsa_walk_case(ctx), ctx.seed)
+    if run.kind != "ok" or run.tampering:
+        return None
+    score = sarsa_walk_score(run.value)
+    if score is None or score < WALK_SARSA_BAR:
+        return None
+    return 0.5, (f"Your run learns what SARSA must: on a 5-state random walk that ends in -1 on the left and +1 on "
+                 f"the right ({WALK_SARSA['n_steps']} steps, epsilon={WALK_SARSA['epsilon']}), its last "
+                 f"{WALK_SARSA_EPISODES} episodes returned {score:.2f} on average (a random policy gets about 0; "
+                 f"the bar is {WALK_SARSA_BAR:g}). But it does not replay the spec's random draws: "
+                 "one np.random.default_rng(seed), made once, as the only source of random actions (through "
+                 "epsilon_greedy), and env.reset(seed=seed) once at the start, env.reset() with no seed after "
+                 "each episode. "
+                 "Half the points are for learning; the other half is for following those draws.")
+
+
 @check("q.run_sarsa", group="q", points=4, function="run_sarsa", time_limit=30)
 def test_run_sarsa(ctx):
     args = {"n_steps": 150, "gamma": 0.95, "epsilon": 0.2, "seed": ctx.seed % 10_000, "lr": 0.01,
@@ -96,4 +162,5 @@ def test_run_sarsa(ctx):
     ctx.grade([Case("run_sarsa", args,
                     f"run_sarsa(CartPole-v1 truncated at 15 steps, a seeded 5→16→16→1 network, SGD(lr=0.01), "
                     f"n_steps=150, gamma=0.95, epsilon=0.2, seed={args['seed']})", FLOAT32_RUN,
-                    mistake_key="parameters")])
+                    mistake_key="parameters")],
+              behaviour=sarsa_behaviour)

@@ -47,7 +47,7 @@ def test_every_spec_code_is_explained():
 
 
 def test_every_diagnosis_code_has_a_fixture_except_tampering():
-    covered = {code for fixture in FIXTURES for code in fixture.expect.values()} - {"partial"}
+    covered = {code for fixture in FIXTURES for code in fixture.expect.values()} - {"partial", "failed"}
     assert set(SPEC_CODES) - covered == {"tampering"}  # tampering: the adversarial suite
 
 
@@ -66,6 +66,9 @@ def test_fixture_gets_its_diagnosis_and_loses_points_only_there(report, fixture)
         if fixture.expect.get(check["name"]) == "partial":  # partial credit for behaviour, no mistake named
             assert check["status"] == "partial" and check["diagnosis"] is None, check["feedback"]
             assert check["score"] == check["max_score"] / 2
+        elif fixture.expect.get(check["name"]) == "failed":  # no mistake named, no behavioural credit either
+            assert check["status"] == "failed" and check["diagnosis"] is None, check["feedback"]
+            assert check["score"] == 0 and "does not replay" not in check["feedback"]
         elif check["name"] in fixture.expect:
             assert check["diagnosis"] == fixture.expect[check["name"]], check["feedback"]
             assert check["score"] < check["max_score"]
@@ -100,6 +103,32 @@ WHOLE_FEEDBACK = {
         "v̂(S) up regardless of the target. Use ½·δ² (with the target detached).\n"
         "Where to look: the cell that defines `semi_gradient_td0_update` in value_approximation.ipynb, Part 4 "
         "(semi-gradient TD(0) prediction)"),
+    ("style-td0-own-draws", "td0.run"): (
+        "td0.run (3/6 points): partial\n"
+        "Called: run_td0(CartPole-v1 truncated at 20 steps, a seeded 4→16→16→1 network, SGD(lr=0.01), "
+        "n_steps=150, gamma=0.95, seed=7242)\n"
+        "Expected vs got: the network's weights after the run (item 0): largest error 0.353456 at index (13, 3): "
+        "expected 0.0560886, got -0.297368\n"
+        "Where to look: the cell that defines `run_td0` in value_approximation.ipynb, Part 4 (semi-gradient TD(0) "
+        "prediction)\n"
+        "Your run learns what TD(0) must: on a 5-state random walk (Sutton & Barto's Example 6.2, 3000 steps) its "
+        "values are within 0.032 (RMS) of the true ones i/6 (limit 0.1). But it does not replay the spec's random "
+        "draws: env.reset(seed=seed) and env.action_space.seed with that same seed, once at the start, then one "
+        "env.action_space.sample() per step and env.reset() with no seed after each episode. Half the points are "
+        "for learning; the other half is for following those draws."),
+    ("style-sarsa-own-draws", "q.run_sarsa"): (
+        "q.run_sarsa (2/4 points): partial\n"
+        "Called: run_sarsa(CartPole-v1 truncated at 15 steps, a seeded 5→16→16→1 network, SGD(lr=0.01), "
+        "n_steps=150, gamma=0.95, epsilon=0.2, seed=9241)\n"
+        "Expected vs got: the network's weights after the run (item 0): largest error 0.177551 at index (8, 3): "
+        "expected 0.271523, got 0.0939728\n"
+        "Where to look: the cell that defines `run_sarsa` in value_approximation.ipynb, Part 5 (action values)\n"
+        "Your run learns what SARSA must: on a 5-state random walk that ends in -1 on the left and +1 on the right "
+        "(1500 steps, epsilon=0.1), its last 50 episodes returned 1.00 on average (a random policy gets about 0; "
+        "the bar is 0.6). But it does not replay the spec's random draws: one np.random.default_rng(seed), made "
+        "once, as the only source of random actions (through epsilon_greedy), and env.reset(seed=seed) once at "
+        "the start, env.reset() with no seed after each episode. Half the points are for learning; the other half "
+        "is for following those draws."),
     ("timeout", "tensors.drop_singleton_axes"): (
         "tensors.drop_singleton_axes (0/1 points): timeout\n"
         "Called: drop_singleton_axes(torch.tensor([[[[[0., 0.]], [[0., 0.]]]], [[[[0., 0.]], [[0., 0.]]]]]))\n"
@@ -108,6 +137,14 @@ WHOLE_FEEDBACK = {
         "far too much work.\n"
         "Where to look: the cell that defines `drop_singleton_axes` in pytorch_basics.ipynb, Part 1 (tensors)"),
 }
+
+
+@pytest.mark.parametrize("student, check", [("truncation-as-termination", "td0.run"),
+                                            ("terminal-update-skipped", "q.run_sarsa")])
+def test_a_known_mistake_in_a_run_gets_no_behavioural_credit(report, student, check):
+    result = {c["name"]: c for c in report[student]["checks"]}[check]
+    assert result["diagnosis"] == student and result["score"] == 0
+    assert "does not replay" not in result["feedback"]
 
 
 @pytest.mark.parametrize("student, check", sorted(WHOLE_FEEDBACK), ids=["/".join(k) for k in sorted(WHOLE_FEEDBACK)])
