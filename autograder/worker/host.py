@@ -18,7 +18,8 @@ import tempfile
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from autograder.worker.sandbox import UNPRIVILEGED_UID, Limits, bwrap_command, choose_mode, worker_environment
+from autograder.worker.sandbox import UNPRIVILEGED_UID, Limits, bwrap_command, choose_mode, readable_paths_under_tmp, \
+    worker_environment
 
 if TYPE_CHECKING:
     from autograder.worker.client import Zygote
@@ -58,7 +59,8 @@ class ZygoteHost:
         self._tmp = tempfile.TemporaryDirectory(prefix="autograder-")
         config = {"limits": asdict(limits), "scratch_root": "/tmp" if self.mode == "bwrap" else self._tmp.name,
                   "drop_to_uid": UNPRIVILEGED_UID if self.mode == "bwrap" else None,
-                  "private_tmp": self.mode == "bwrap", "namespaces": self.mode == "bwrap"}
+                  "private_tmp": self.mode == "bwrap", "namespaces": self.mode == "bwrap",
+                  "tmp_binds": readable_paths_under_tmp() if self.mode == "bwrap" else []}
         command = [sys.executable, "-I", "-m", "autograder.worker.zygote", str(theirs.fileno()), json.dumps(config)]
         env = {**os.environ, **worker_environment()}
         if self.mode == "bwrap":

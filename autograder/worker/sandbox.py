@@ -80,6 +80,12 @@ def _readable_paths() -> list[Path]:
     return sorted(paths)
 
 
+def readable_paths_under_tmp() -> list[str]:
+    """The read-only binds that lie under ``/tmp`` (a checkout or a venv there):
+    a submission's fresh ``/tmp`` must show them again."""
+    return [str(p) for p in _readable_paths() if Path("/tmp") in p.parents]
+
+
 def bwrap_command(command: list[str], limits: Limits) -> list[str]:
     """``command`` wrapped in bubblewrap (see the module docstring)."""
     args = ["bwrap", "--die-with-parent", "--new-session",

@@ -39,7 +39,8 @@ CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = \
     0x00020000, 0x04000000, 0x08000000, 0x20000000, 0x40000000
 SUBMISSION_NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
 EXIT_WAIT_S = 2.0  # for a zygote told to close to end its workers, before it is killed
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = \
+    0x1, 0x2, 0x4, 0x8, 0x20, 0x1000, 0x4000, 0x40000
 
 
 def preload() -> None:
@@ -163,11 +164,23 @@ def enter_submission_namespaces(config: dict) -> None:
 
 def mount_private_filesystems(config: dict) -> None:
     """In the new namespaces, as their PID 1: an empty ``/tmp`` of the
-    sandbox's size and a ``/proc`` that shows only this submission's processes."""
+    sandbox's size, with the sandbox's read-only binds under ``/tmp`` (a
+    checkout there) bound again, and a ``/proc`` that shows only this
+    submission's processes."""
     libc = ctypes.CDLL(None, use_errno=True)
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
-    size = f"size={config['limits']['scratch_bytes']},mode=1777".encode()
-    _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, size), "mount tmpfs /tmp")
+    old_tmp = os.open("/tmp", os.O_PATH | os.O_DIRECTORY)  # still reaches what the new /tmp hides
+    try:
+        size = f"size={config['limits']['scratch_bytes']},mode=1777".encode()
+        _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, size), "mount tmpfs /tmp")
+        for path in config.get("tmp_binds", []):
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            source = f"/proc/self/fd/{old_tmp}/{os.path.relpath(path, '/tmp')}".encode()
+            _check(libc.mount(source, path.encode(), None, MS_BIND | MS_REC, None), f"bind {path}")
+            _check(libc.mount(None, path.encode(), None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
+                              None), f"read-only {path}")
+    finally:
+        os.close(old_tmp)
     _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "mount proc /proc")
     os.chdir("/tmp")  # the old working directory is the host's /tmp, under the new mount
 
