@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +98,28 @@ def test_closing_a_submission_ends_its_processes_and_not_the_host(host):
     finally:
         b.close()
     assert "secret-of-a" not in tmp
+
+
+def test_a_checkout_under_tmp_stays_visible_read_only(monkeypatch, tmp_path):
+    """The sandbox binds Python and the autograder package read-only; when they
+    live under /tmp (a CI clone), a submission's fresh /tmp must show them again."""
+    from autograder.worker import sandbox
+
+    shown = Path(tempfile.mkdtemp(prefix="checkout-", dir="/tmp"))  # like a clone there, readable by all
+    os.chmod(shown, 0o755)
+    (shown / "marker.txt").write_text("visible")
+    original = sandbox._readable_paths
+    monkeypatch.setattr(sandbox, "_readable_paths", lambda: [*original(), shown])
+    host = ZygoteHost("bwrap")
+    zygote = host.zygote()
+    source = (f"import os\nraise RuntimeError(repr((open({str(shown / 'marker.txt')!r}).read(), "
+              f"os.access({str(shown)!r}, os.W_OK))))")
+    session = NotebookSession(zygote, [{"index": 0, "id": None, "source": source}], 30)
+    try:
+        session.start()
+        assert ast.literal_eval(session.reports[0].error["message"]) == ("visible", False)
+    finally:
+        session.close()
+        zygote.close()
+        host.close()
+        shutil.rmtree(shown)
