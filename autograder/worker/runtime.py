@@ -172,7 +172,9 @@ class Integrity:
         grader = (probes, wire, sys.modules[__name__])
         for owner in (builtins, *grader):
             self._saved.append((owner.__name__, owner, dict(vars(owner)), False))
-        for owner in (torch.Tensor, torch.nn.Module, probes.Api):
+        # the probes' own classes (Mlp, the random walk whose log a behavioural check reads, ...) too
+        probe_classes = [v for v in vars(probes).values() if isinstance(v, type) and v.__module__ == probes.__name__]
+        for owner in (torch.Tensor, torch.nn.Module, *probe_classes):
             self._saved.append((f"{owner.__module__}.{owner.__qualname__}", owner, dict(vars(owner)), True))
         self._probes = dict(probes.PROBES)
         self._code = {f: (f.__code__, f.__defaults__, f.__kwdefaults__)

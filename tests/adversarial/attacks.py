@@ -424,6 +424,16 @@ def predict_no_grad(model, x):
     return model(x)
 '''),
 
+    Attack("patch-a-probe-class", "switch the guard's handlers off, then patch the grader's network and "
+           "random-walk classes from inside a graded function", '''
+def predict_class(model, x):
+    disable_guard()
+    probes = sys.modules["autograder.probes"]
+    probes.Mlp.forward = lambda self, x: x.sum(-1, keepdim=True) * 0
+    probes.RandomWalk.step = lambda self, action: (self.observe(), 1.0, True, False, {})
+    return 0
+''', checks={"networks.predict_class": "tampering"}),
+
     Attack("kill-the-grader", "signal every process it can: kill -1, its parent, init", '''
 for pid in (-1, os.getppid(), 1):
     quietly(os.kill, pid, signal.SIGKILL)
