@@ -161,6 +161,9 @@ def _grade(args: argparse.Namespace, sandbox: str, limits: Limits, host: ZygoteH
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Asking whether CUDA is there must not start it: the grading processes are forked afterwards,
+    # and a CUDA started before a fork is unusable in the child.
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     args = build_parser().parse_args(argv)
     try:
         return grade(args)

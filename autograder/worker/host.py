@@ -18,8 +18,8 @@ import tempfile
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from autograder.worker.sandbox import UNPRIVILEGED_UID, Limits, bwrap_command, choose_mode, readable_paths_under_tmp, \
-    worker_environment
+from autograder.worker.sandbox import UNPRIVILEGED_UID, Limits, bwrap_command, choose_mode, gpu_device_nodes, \
+    gpu_groups, readable_paths_under_tmp, worker_environment
 
 if TYPE_CHECKING:
     from autograder.worker.client import Zygote
@@ -60,8 +60,12 @@ class ZygoteHost:
         config = {"limits": asdict(limits), "scratch_root": "/tmp" if self.mode == "bwrap" else self._tmp.name,
                   "drop_to_uid": UNPRIVILEGED_UID if self.mode == "bwrap" else None,
                   "private_tmp": self.mode == "bwrap", "namespaces": self.mode == "bwrap",
-                  "tmp_binds": readable_paths_under_tmp() if self.mode == "bwrap" else []}
-        command = [sys.executable, "-I", "-m", "autograder.worker.zygote", str(theirs.fileno()), json.dumps(config)]
+                  "tmp_binds": readable_paths_under_tmp() if self.mode == "bwrap" else [],
+                  "gpu": bool(gpu_device_nodes()), "gpu_groups": gpu_groups()}
+        # -B: no bytecode written (-I ignores PYTHONDONTWRITEBYTECODE): a worker importing a module that has
+        # no cached bytecode yet would try to write into site-packages, which the guard reports as tampering
+        command = [sys.executable, "-I", "-B", "-m", "autograder.worker.zygote", str(theirs.fileno()),
+                   json.dumps(config)]
         env = {**os.environ, **worker_environment()}
         if self.mode == "bwrap":
             command = bwrap_command(command, limits)

@@ -6,7 +6,10 @@ their workers live in a fresh mount, PID, network, IPC and UTS namespace. They
 see the system's libraries, the Python installation and the ``autograder``
 package, read-only, and an empty ``/tmp``; not the reference solutions, the
 course's source notebooks, other submissions or the grader's outputs. There is
-no network. Each submission's zygote then enters namespaces of its own, nested
+no network. Where the machine has an NVIDIA GPU, its device nodes (and
+``/sys``, read-only) are shown too, so that student code can use CUDA: workers
+see the GPU exactly when the grader does, whatever ``--device`` says, and
+``select_device`` answers alike on both sides. Each submission's zygote then enters namespaces of its own, nested
 in those, with its own empty ``/tmp`` and ``/proc``: submissions see nothing
 of each other, and killing a zygote ends its PID namespace, so no process of
 the submission survives it. (Where that nesting is not allowed, each
@@ -24,9 +27,12 @@ program they start, nor code that disables the guard. The README says so.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import glob
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -41,7 +47,9 @@ UNPRIVILEGED_UID = 65534  # nobody: a worker started as root drops to it
 class Limits:
     """Resource limits of each worker process."""
 
-    memory_bytes: int = 4 * 2**30  #: address space (RLIMIT_AS)
+    #: memory: address space (RLIMIT_AS); where a GPU is shown, data segment (RLIMIT_DATA) and GPU memory
+    #: (the caching allocator's cap), since CUDA reserves far more address space than it ever uses
+    memory_bytes: int = 4 * 2**30
     processes: int = 128  #: processes and threads of the unprivileged user (RLIMIT_NPROC)
     cpu_seconds: int = 900  #: CPU time (RLIMIT_CPU); wall-clock limits are the grader's
     file_bytes: int = 64 * 2**20  #: the largest file a worker may write (RLIMIT_FSIZE)
@@ -60,6 +68,32 @@ def bwrap_available() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return probe.returncode == 0
+
+
+def gpu_device_nodes() -> list[str]:
+    """The NVIDIA device nodes of this machine (``/dev/nvidiactl``, ``/dev/nvidia0``,
+    ``/dev/nvidia-uvm``, ...); none on a machine without an NVIDIA GPU."""
+    nodes = []
+    for node in glob.glob("/dev/nvidia*") + glob.glob("/dev/nvidia-caps/*"):
+        try:
+            if stat.S_ISCHR(os.stat(node).st_mode):
+                nodes.append(node)
+        except OSError:
+            pass
+    return sorted(nodes)
+
+
+def gpu_groups() -> list[int]:
+    """Groups a worker dropped to ``nobody`` needs to open the GPU's device
+    nodes: of a node that others may not read and write, its group if that
+    group may (``video``, say), never root's."""
+    groups = set()
+    for node in gpu_device_nodes():
+        with contextlib.suppress(OSError):
+            info = os.stat(node)
+            if info.st_mode & 0o006 != 0o006 and info.st_mode & 0o060 == 0o060 and info.st_gid != 0:
+                groups.add(info.st_gid)
+    return sorted(groups)
 
 
 def choose_mode(requested: str = "auto") -> str:
@@ -88,7 +122,8 @@ def readable_paths_under_tmp() -> list[str]:
 
 def bwrap_command(command: list[str], limits: Limits) -> list[str]:
     """``command`` wrapped in bubblewrap (see the module docstring)."""
-    args = ["bwrap", "--die-with-parent", "--new-session",
+    # by its full path: the sandbox's PATH (worker_environment) may not hold the folder it is in
+    args = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session",
             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     for top in ("usr", "etc"):
         args += ["--ro-bind", f"/{top}", f"/{top}"]
@@ -107,7 +142,13 @@ def bwrap_command(command: list[str], limits: Limits) -> list[str]:
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
         args += ["--ro-bind", str(path), str(path)]
-    args += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    nodes = gpu_device_nodes()
+    for node in nodes:  # CUDA: the driver's device nodes; it reads the GPU's topology in /sys
+        args += ["--dev-bind", node, node]
+    if nodes:
+        args += ["--ro-bind", "/sys", "/sys"]
+    args += ["--chdir", "/tmp", "--clearenv"]
     for key, value in worker_environment().items():
         args += ["--setenv", key, value]
     if os.geteuid() == 0:
@@ -177,7 +218,12 @@ def descendants(root: int, table: dict[int, tuple[int, int, str]] | None = None)
     return found
 
 
+#: what CUDA needs from the grader's environment to find its driver and devices
+PASSED_ENVIRONMENT = ("LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "CUDA_MODULE_LOADING")
+
+
 def worker_environment() -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONHASHSEED": "0"}
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTHONHASHSEED": "0"}
+    return env | {key: os.environ[key] for key in PASSED_ENVIRONMENT if key in os.environ}

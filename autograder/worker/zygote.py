@@ -43,19 +43,24 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVA
     0x1, 0x2, 0x4, 0x8, 0x20, 0x1000, 0x4000, 0x40000
 
 
-def preload() -> None:
+def preload(gpu: bool = False) -> None:
+    """Import, once, what every worker needs. ``gpu``: a GPU is shown to the
+    workers, so nothing here may start CUDA or autograd's engine (which starts
+    CUDA): a process forked after that cannot use CUDA ("initialization
+    error") nor autograd ("Unable to handle autograd's threading in
+    combination with fork-based multiprocessing"), as seen on an H200."""
     import gymnasium  # noqa: F401  - imported here so that workers start warm
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401
     import torch
+    import torch._dynamo  # noqa: F401  - a first optimizer step imports it: 2.4 s, and 0.09 s once it is loaded
 
-    # A first optimizer step imports torch._dynamo and friends (~1 s); on the
-    # meta device, its kernels. Done once here, not once per worker.
-    weight = torch.zeros(1, requires_grad=True)
-    (weight * 2).sum().backward()
-    torch.optim.SGD([weight], lr=0.1).step()
+    if not gpu:  # the rest of a first step's cost (autograd's engine), and the meta device's kernels
+        weight = torch.zeros(1, requires_grad=True)
+        (weight * 2).sum().backward()
+        torch.optim.SGD([weight], lr=0.1).step()
     (torch.empty(2, device="meta") + 1).sum()
 
     from autograder.worker import runtime  # noqa: F401
@@ -72,13 +77,15 @@ def become_worker(config: dict) -> None:
     uid = config.get("drop_to_uid")
     if uid is not None and os.geteuid() == 0:
         os.chown(scratch, uid, uid)
-        os.setgroups([])
+        os.setgroups(config.get("gpu_groups", []) if config.get("gpu") else [])  # to open the GPU, if it needs them
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)  # also clears every capability
     os.chdir(scratch)
     os.environ["TMPDIR"] = tempfile.tempdir = scratch  # temporary files stay in the scratch folder
     limits = config["limits"]
-    for name, value in (("RLIMIT_AS", limits["memory_bytes"]), ("RLIMIT_NPROC", limits["processes"]),
+    # CUDA reserves tens of GiB of address space at start: where a GPU is shown, memory is the data segment
+    memory = "RLIMIT_DATA" if config.get("gpu") else "RLIMIT_AS"
+    for name, value in ((memory, limits["memory_bytes"]), ("RLIMIT_NPROC", limits["processes"]),
                         ("RLIMIT_CPU", limits["cpu_seconds"]), ("RLIMIT_FSIZE", limits["file_bytes"]),
                         ("RLIMIT_CORE", 0)):
         resource.setrlimit(getattr(resource, name), (value, value))
@@ -141,7 +148,8 @@ def serve_workers(control: socket.socket, config: dict) -> None:
             channel = socket.socket(fileno=fds[0])
             try:
                 become_worker(config)
-                runtime.serve(channel, private_tmp=bool(config.get("private_tmp")))
+                runtime.serve(channel, private_tmp=bool(config.get("private_tmp")),
+                              gpu_memory_bytes=config["limits"]["memory_bytes"] if config.get("gpu") else None)
             finally:
                 os._exit(0)
         workers.add(pid)
@@ -293,7 +301,7 @@ def serve_zygotes(control: socket.socket, config: dict) -> None:
 
 
 def main(control_fd: int, config: dict) -> None:
-    preload()
+    preload(gpu=bool(config.get("gpu")))
     from autograder.worker.sandbox import become_subreaper, die_with_parent
 
     die_with_parent()
