@@ -142,6 +142,21 @@ def _run_reference(case: Case, api: probes.Api, seed: int) -> Outcome:
     return Outcome("ok", wire.loads(wire.dumps(value)))
 
 
+def device_error(case: Case, outcome: Outcome) -> bool:
+    """Whether a case failed for its inputs being off the CPU (code that only
+    works there: ``wrong-device``). On the meta device any error counts (it
+    has no values, so nothing else can go wrong there that the CPU cases did
+    not show); on a GPU, an error that names the CPU as a tensor's device
+    ("Expected all tensors to be on the same device, but got ... cpu ...")."""
+    if outcome.kind != "error":
+        return False
+    device = case.args.get("device")
+    if device == "meta":
+        return True
+    message = str((outcome.error or {}).get("message", "")).lower()
+    return device not in (None, "cpu") and "device" in message and "cpu" in message
+
+
 @dataclass
 class CheckContext:
     """Everything a check needs: the submission's worker, the reference, the seed."""
@@ -220,8 +235,7 @@ class CheckContext:
 
     def _diagnose(self, cases, got, failing, out, comparison, diagnose, expected) -> str | None:
         if out.kind != "ok":
-            if out.kind == "error" and cases[failing[0]].args.get("device") == "meta" and \
-                    all(o.kind == "ok" for o in got if o is not out):
+            if all(device_error(cases[i], got[i]) for i in failing):
                 self.diagnosed.setdefault(self.spec.function, ("wrong-device", None))
                 return "wrong-device"
             return out.kind
@@ -252,7 +266,7 @@ class CheckContext:
         if so, the note that says which."""
         named = {name: entry for name, entry in self.diagnosed.items() if name != self.spec.function}
         if any(code == "wrong-device" for code, _ in named.values()) and all(
-                got[i].kind == "error" and cases[i].args.get("device") == "meta" for i in failing):
+                device_error(cases[i], got[i]) for i in failing):
             callees = [name for name, (code, _) in named.items() if code == "wrong-device"]
             return self._credit_note(callees)
         wrong = {name: version for name, (_, version) in named.items() if version is not None}

@@ -4,7 +4,7 @@ randomness is pinned by the spec, so its actions are compared exactly."""
 import torch
 
 from autograder.checks.framework import Case, call, check
-from autograder.checks.test_td0 import GAMMA, update_cases
+from autograder.checks.test_td0 import BEHAVIOUR_DEVICE, GAMMA, update_cases
 from autograder.compare import FLOAT32_RUN, FLOAT32_STEP
 
 SIZES = [5, 8, 8, 1]
@@ -121,7 +121,7 @@ WALK_SARSA_BAR = 0.6
 
 
 def sarsa_walk_case(ctx) -> Case:
-    args = {**WALK_SARSA, "seed": ctx.seed % 10_000, "device": ctx.device}
+    args = {**WALK_SARSA, "seed": ctx.seed % 10_000, "device": BEHAVIOUR_DEVICE}
     return Case("sarsa_random_walk", args,
                 f"run_sarsa(a 5-state random walk truncated at {WALK_SARSA['max_episode_steps']} steps, a table of "
                 f"action values, SGD(lr={WALK_SARSA['lr']}), n_steps={WALK_SARSA['n_steps']}, "
