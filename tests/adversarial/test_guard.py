@@ -75,7 +75,8 @@ LEGIT = [
 
 SCRIPT = r"""
 import json, os, sys, tempfile
-from autograder.worker import runtime
+from autograder.worker import runtime, zygote
+zygote.preload()  # as the worker host does before any worker (matplotlib builds its font cache then)
 os.chdir(tempfile.mkdtemp())
 os.environ["TMPDIR"] = tempfile.tempdir = os.getcwd()  # as zygote.become_worker does
 guard = runtime.Guard(os.getcwd())
