@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # One torch thread: on small shared machines two threads ran ~10x slower than one.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup run test release notebooks examples bench bench-grading
+.PHONY: setup run test release notebooks examples bench bench-grading cuda-check
 
 setup: $(STAMP)
 
@@ -46,3 +46,8 @@ bench: setup
 # autograder grade vs nbgrader autograde on the same 10 submissions (~10 min; QUICK=1: ~3 min).
 bench-grading: setup
 	$(PY) scripts/bench_grading.py $(if $(QUICK),--quick)
+
+# On a machine with an NVIDIA GPU: grade every fixture on CUDA and on the CPU and compare, run the notebooks
+# on CUDA (scripts/cuda_check.py; ~3 min on 16 cores). Without a GPU it checks the CPU path the same way.
+cuda-check: setup
+	$(PY) scripts/cuda_check.py

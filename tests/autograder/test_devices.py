@@ -187,3 +187,19 @@ def test_a_worker_writes_no_bytecode():
     finally:
         session.close()
         zygote.close()
+
+
+# --- scripts/cuda_check.py ----------------------------------------------------------------------
+
+
+def test_cuda_check_tells_expected_differences_from_the_others():
+    from scripts.cuda_check import differences
+
+    def report(*checks):
+        return {"s": {"checks": [{"name": n, "score": sc, "diagnosis": d} for n, sc, d in checks]}}
+
+    gpu = report(("q.values", 0.0, "wrong-device"), ("td0.run", 0.0, None), ("td0.update", 10, None))
+    cpu = report(("q.values", 2.4, "wrong-device"), ("td0.run", 3.0, None), ("td0.update", 10, None))
+    unexpected, expected = differences(gpu, cpu)
+    assert unexpected == ["s td0.run: (0.0, None) vs (3.0, None)"]
+    assert expected == ["s q.values: (0.0, 'wrong-device') vs (2.4, 'wrong-device')"]
