@@ -6,6 +6,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 # One torch thread: on small shared machines two threads ran ~10x slower than one.
 export OMP_NUM_THREADS ?= 1
+# The venv's bin/ on PATH, for what starts nbgrader, jupyter and alembic by name (tests, benchmarks).
+WITH_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 
 .PHONY: setup run test release notebooks examples bench bench-grading cuda-check
 
@@ -36,16 +38,15 @@ notebooks: setup
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute --output-dir out/executed \
 		source/pytorch_vfa/pytorch_basics.ipynb source/pytorch_vfa/value_approximation.ipynb
 
-# The venv's bin/ on PATH: tests start nbgrader, jupyter and alembic by name.
 test: setup
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
+	$(WITH_VENV) $(PY) -m pytest
 
 bench: setup
 	$(PY) scripts/bench_td_loops.py
 
 # autograder grade vs nbgrader autograde on the same 10 submissions (~10 min; QUICK=1: ~3 min).
 bench-grading: setup
-	$(PY) scripts/bench_grading.py $(if $(QUICK),--quick)
+	$(WITH_VENV) $(PY) scripts/bench_grading.py $(if $(QUICK),--quick)
 
 # On a machine with an NVIDIA GPU: grade every fixture on CUDA and on the CPU and compare, run the notebooks
 # on CUDA (scripts/cuda_check.py; ~3 min on 16 cores). Without a GPU it checks the CPU path the same way.
