@@ -133,7 +133,8 @@ def _tree(root: int) -> list[int]:
     return sorted(found)
 
 
-def _kill_tree(pid: int) -> None:
+def kill_tree(pid: int) -> None:
+    """Kill ``pid`` and every process it left, its own new sessions' included (:func:`_tree`)."""
     victims = _tree(pid)
     for target in [pid, *victims]:
         try:
@@ -151,17 +152,17 @@ def run(cmd: list[str], *, cwd: Path, env: dict, timeout: float, what: str) -> t
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_tree(proc.pid)
+        kill_tree(proc.pid)
         out, err = proc.communicate()
         raise BenchError(f"{what}: no result within {timeout:.0f} s (killed)\n{err[-3000:]}") from None
     except BaseException:
-        _kill_tree(proc.pid)
+        kill_tree(proc.pid)
         proc.wait()
         raise
     wall = time.perf_counter() - started
     leftovers = _tree(proc.pid)
     if leftovers:  # nothing of ours may outlive its command
-        _kill_tree(proc.pid)
+        kill_tree(proc.pid)
     done = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     if proc.returncode != 0:
         raise BenchError(f"{what}: exit status {proc.returncode}\n--- stdout\n{out[-2000:]}\n--- stderr\n{err[-3000:]}")

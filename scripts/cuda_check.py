@@ -35,7 +35,6 @@ import os
 import platform
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scripts.bench_grading import kill_tree  # noqa: E402
 from scripts.build_submissions import NOTEBOOKS, SOURCE, build, read_edits  # noqa: E402
 
 GIB = 2**30
@@ -54,14 +54,14 @@ HOG_CELL = ("# gpu-hog: a cell that asks for far more memory than a worker may h
 
 
 def run(cmd: list[str], timeout: float, env: dict | None = None) -> tuple[int, str, str, float]:
-    """``cmd`` in its own session; killed with its whole group after ``timeout`` s."""
+    """``cmd`` in its own session; killed with all it started after ``timeout`` s."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_tree(proc.pid)  # the grader's worker hosts run in sessions of their own
         out, err = proc.communicate()
         return -9, out, err + f"\n(killed after {timeout:.0f} s)", time.perf_counter() - started
     return proc.returncode, out, err, time.perf_counter() - started
@@ -152,7 +152,7 @@ print(f"parent holds {fds or 'no GPU device'}; child: {os.read(read, 1000).decod
 _CELL = ("import torch\nx = torch.ones(2, device='cuda', requires_grad=True)\n(2 * x).sum().backward()\n"
          "print('grad', x.grad.sum().item(), 'cap',"
          " torch.cuda.get_per_process_memory_fraction() if hasattr(torch.cuda, 'get_per_process_memory_fraction')"
-         " else '?')\nfrom autograder.worker import runtime\nprint('start error', runtime.GPU_START_ERROR)\n")
+         " else '?')\n")
 
 
 def fork_safety() -> dict:

@@ -532,10 +532,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-#: why CUDA could not start in this worker (None: it started, or no GPU is shown)
-GPU_START_ERROR: str | None = None
-
-
 def limit_gpu_memory(max_bytes: int) -> None:
     """Cap what this process may allocate on the GPU (PyTorch's caching
     allocator), so that one submission cannot starve the others sharing it.
@@ -543,14 +539,11 @@ def limit_gpu_memory(max_bytes: int) -> None:
     against a cell's time limit, nor does the guard watch it. Should CUDA fail
     to start, the worker goes on: student code that uses it meets the same
     error, which its report shows."""
-    global GPU_START_ERROR
-    try:
+    with contextlib.suppress(Exception):  # see above
         if torch.cuda.is_available():
             for index in range(torch.cuda.device_count()):
                 total = torch.cuda.get_device_properties(index).total_memory
                 torch.cuda.set_per_process_memory_fraction(min(1.0, max_bytes / total), index)
-    except Exception as exc:  # noqa: BLE001 - see above
-        GPU_START_ERROR = f"{type(exc).__name__}: {exc}"
 
 
 def serve(sock: socket.socket, private_tmp: bool = False, gpu_memory_bytes: int | None = None) -> None:

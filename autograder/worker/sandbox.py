@@ -9,11 +9,12 @@ course's source notebooks, other submissions or the grader's outputs. There is
 no network. Where the machine has an NVIDIA GPU, its device nodes (and
 ``/sys``, read-only) are shown too, so that student code can use CUDA: workers
 see the GPU exactly when the grader does, whatever ``--device`` says, and
-``select_device`` answers alike on both sides. Each submission's zygote then enters namespaces of its own, nested
-in those, with its own empty ``/tmp`` and ``/proc``: submissions see nothing
-of each other, and killing a zygote ends its PID namespace, so no process of
-the submission survives it. (Where that nesting is not allowed, each
-submission gets a host, and a bubblewrap sandbox, of its own.)
+``select_device`` answers alike on both sides. Each submission's zygote then
+enters namespaces of its own, nested in those, with its own empty ``/tmp`` and
+``/proc``: submissions see nothing of each other, and killing a zygote ends
+its PID namespace, so no process of the submission survives it. (Where that
+nesting is not allowed, each submission gets a host, and a bubblewrap sandbox,
+of its own.)
 
 ``process`` mode (no bubblewrap): workers run as the grading user (they do not
 drop root: the Python installation may not be readable by anyone else), with

@@ -77,7 +77,7 @@ def become_worker(config: dict) -> None:
     uid = config.get("drop_to_uid")
     if uid is not None and os.geteuid() == 0:
         os.chown(scratch, uid, uid)
-        os.setgroups(config.get("gpu_groups", []) if config.get("gpu") else [])  # to open the GPU, if it needs them
+        os.setgroups(config.get("gpu_groups", []))  # none, or those that open the GPU's device nodes
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)  # also clears every capability
     os.chdir(scratch)
