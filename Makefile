@@ -24,11 +24,11 @@ $(STAMP): pyproject.toml constraints.txt
 run: examples
 	$(VENV)/bin/autograder grade out/examples/submitted --format table
 
-# Example students (examples/students/*.py): the instructor notebooks with a few
+# Example students (examples/students/<assignment>/*.py): the instructor notebooks with a few
 # functions rewritten, built fresh so that they follow the source notebooks.
 examples: setup
 	rm -rf out/examples
-	$(PY) scripts/build_submissions.py examples/students out/examples/submitted
+	$(PY) scripts/build_submissions.py examples/students/pytorch_vfa out/examples/submitted
 
 release: setup
 	$(VENV)/bin/nbgrader generate_assignment pytorch_vfa --force --CourseDirectory.root=.

@@ -23,7 +23,7 @@ c.IgnorePattern.pattern = r"[\s\S]*"
 
 # Experiment cells never run when grading: after nbgrader restored the locked
 # cells, SkipExperimentCells blanks the submitted cells whose id the SOURCE
-# notebook marks as an experiment (autograder/assignment.py). It is named by
+# notebook marks as an experiment (autograder/notebooks.py). It is named by
 # its import path, so a missing package fails loudly instead of being skipped;
 # nbgrader's own sanitising steps are kept, in their order.
 _sanitize = list(Autograde.class_traits()["sanitize_preprocessors"].default())

@@ -1,70 +1,166 @@
-"""What the grader reads from the assignment's source notebooks.
+"""The plug-in API: what an assignment declares, and what the engine reads from it.
 
-Experiment cells (training runs, plots) are never run when grading. Which
-cells they are is decided here, from the instructor's SOURCE notebook, never
-from the submission: a student can edit a cell's tags and metadata, but not
-the source notebook. A submitted cell is an experiment when its cell id is in
-the set this module computes from the source.
+An assignment is a package ``assignments/<name>/`` of a course directory (see
+:mod:`autograder.course`). Its ``__init__.py`` declares ``ASSIGNMENT =
+Assignment(...)``; the rest are modules of its own, named in that declaration:
 
-The rule: an experiment cell is a code cell whose id starts with
-``experiment-``. The source notebooks follow it (``experiment-td0-training``,
-``experiment-baird-figure``, ...); the autograder's nbgrader preprocessor
-(``autograder.nbgrader_hooks``) and the standalone grader both call
-:func:`experiment_cell_ids`. A cell that the source grades (see
-:func:`graded_cell_ids`) is never skipped, whatever id a student gives it.
+* ``probes`` -- the probes, the only module that enters the sandboxed worker.
+  It imports nothing else of the plug-in (nor the reference): the standard
+  library, numpy, torch, gymnasium and :mod:`autograder.worker.api` only.
+* ``checks/`` -- the checks, a pytest suite: ``test_*.py`` files of functions
+  marked ``@check(...)`` (:mod:`autograder.checks`). A check's points are
+  declared there and nowhere else; a part's points are the sum of its checks'.
+* ``mistakes`` -- ``MISTAKES``: for each graded name, its known mistakes as
+  (diagnosis code, wrong version of the reference function).
+* ``feedback`` -- ``DIAGNOSES``: what each diagnosis code that the engine does
+  not know means, in words for a student; ``RESULT_FIELDS``: what each field of
+  the probes' results is, as feedback names it.
+* the reference, a package of the course named by ``reference``
+  (``solutions.<name>``), which the known mistakes are variants of.
+
+The engine imports none of these by a fixed name: it is handed an
+:class:`Assignment` and reads them through it.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import Callable
 
-import nbformat
-
-EXPERIMENT_ID_PREFIX = "experiment-"
-
-_GRADED_EXPERIMENT = (
-    "{path}: cell {cell_id!r} is named as an experiment (its id starts with "
-    "{prefix!r}) but is an nbgrader {role} cell; experiments are never run when "
-    "grading, so rename the cell or take it out of the grading"
-)
+from autograder.worker.staging import WorkerCode
 
 
-def _nbgrader_metadata(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
+@dataclass(frozen=True)
+class Part:
+    """One graded part: a score group of the reports, in one notebook."""
+
+    number: int
+    group: str  #: the score group in reports, e.g. ``td0``
+    title: str  #: as feedback names it: "Part 4 (semi-gradient TD(0) prediction)"
+    notebook: str  #: file name of the notebook that holds it
 
 
-def experiment_cell_ids(source_notebook: str | Path) -> frozenset[str]:
-    """The ids of the experiment cells of a source notebook.
+@dataclass(frozen=True)
+class Assignment:
+    """An assignment as its plug-in declares it.
 
-    Args:
-        source_notebook: path of an instructor notebook, e.g.
-            ``source/pytorch_vfa/value_approximation.ipynb``.
-
-    Returns:
-        The ids of its code cells whose id starts with ``experiment-``.
-
-    Raises:
-        FileNotFoundError: the notebook does not exist.
-        ValueError: an experiment cell is also an nbgrader solution or grade
-            cell, which would silently drop graded work.
+    ``folder`` and ``package`` are filled in when the course loads the plug-in;
+    everything else is the plug-in's own declaration.
     """
-    path = Path(source_notebook)
-    ids = set()
-    for cell in nbformat.read(path, as_version=nbformat.NO_CONVERT).cells:
-        cell_id = cell.get("id", "")
-        if cell.cell_type != "code" or not cell_id.startswith(EXPERIMENT_ID_PREFIX):
-            continue
-        for role in ("solution", "grade"):
-            if _nbgrader_metadata(cell).get(role):
-                raise ValueError(_GRADED_EXPERIMENT.format(
-                    path=path, cell_id=cell_id, prefix=EXPERIMENT_ID_PREFIX, role=role))
-        ids.add(cell_id)
-    return frozenset(ids)
 
+    name: str  #: the assignment id, as nbgrader names it (``source/<name>/``)
+    title: str
+    parts: tuple[Part, ...]
+    reference: str  #: the reference package, importable from the course directory (``solutions.<name>``)
+    probes: str = "probes"  #: module of the plug-in with the probes (the only one sent to the worker)
+    checks: str = "checks"  #: folder of the plug-in with the check files ``test_*.py``
+    mistakes: str = "mistakes"  #: module of the plug-in with ``MISTAKES``
+    feedback: str = "feedback"  #: module of the plug-in with ``DIAGNOSES`` and ``RESULT_FIELDS``
+    folder: Path | None = field(default=None, compare=False)  #: the plug-in's folder
+    package: str | None = field(default=None, compare=False)  #: the plug-in's package, ``assignments.<name>``
 
-def graded_cell_ids(source_notebook: str | Path) -> frozenset[str]:
-    """The nbgrader ``grade_id`` of every cell that a source notebook grades
-    (nbgrader test cells with points)."""
-    cells = nbformat.read(Path(source_notebook), as_version=nbformat.NO_CONVERT).cells
-    return frozenset(_nbgrader_metadata(cell)["grade_id"] for cell in cells
-                     if _nbgrader_metadata(cell).get("grade"))
+    # -- what the declaration names -------------------------------------------------------
+
+    @property
+    def notebooks(self) -> tuple[str, ...]:
+        """The notebook file names, in the parts' order."""
+        return tuple(dict.fromkeys(part.notebook for part in self.parts))
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return tuple(part.group for part in self.parts)
+
+    def part(self, group: str) -> Part:
+        for part in self.parts:
+            if part.group == group:
+                return part
+        raise KeyError(f"{self.name} has no part with the group {group!r} (its groups: {', '.join(self.groups)})")
+
+    # -- the plug-in's modules, imported when first needed ----------------------------------
+
+    def module(self, name: str) -> ModuleType:
+        """A module of the plug-in (``probes``, ``mistakes``, ...), by its name in the declaration."""
+        return importlib.import_module(f"{self._package()}.{name}")
+
+    @property
+    def probes_module(self) -> ModuleType:
+        return self.module(self.probes)
+
+    @property
+    def probes_file(self) -> Path:
+        return self._folder() / f"{self.probes}.py"
+
+    @property
+    def checks_dir(self) -> Path:
+        return self._folder() / self.checks
+
+    @property
+    def reference_module(self) -> ModuleType:
+        return importlib.import_module(self.reference)
+
+    @property
+    def mistakes_table(self) -> dict[str, list[tuple[str, Callable]]]:
+        return getattr(self.module(self.mistakes), "MISTAKES", {})
+
+    @property
+    def diagnoses(self) -> dict[str, str]:
+        return getattr(self.module(self.feedback), "DIAGNOSES", {})
+
+    @property
+    def result_fields(self) -> dict[str, str]:
+        return getattr(self.module(self.feedback), "RESULT_FIELDS", {})
+
+    def reference_folder(self) -> Path:
+        """The folder of the reference package (without importing it)."""
+        spec = importlib.util.find_spec(self.reference)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModuleNotFoundError(f"{self.name}: its reference package {self.reference!r} was not found")
+        return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+    # -- where its files are ------------------------------------------------------------------
+
+    @property
+    def course_root(self) -> Path:
+        """The course directory the plug-in was loaded from (``<root>/assignments/<name>/``)."""
+        return self._folder().parent.parent
+
+    @property
+    def source_dir(self) -> Path:
+        return self.course_root / "source" / self.name
+
+    @property
+    def release_dir(self) -> Path:
+        return self.course_root / "release" / self.name
+
+    def worker_code(self, denied: tuple[Path | str, ...] = ()) -> WorkerCode:
+        """What this assignment's workers run (its probes), and what they must
+        not see: the course directory (its plug-ins, reference, notebooks),
+        the plug-in and the reference wherever they are, and ``denied``."""
+        keep_out = (self.course_root, self._folder(), self.reference_folder(), *denied)
+        return WorkerCode(f"{self._package()}.{self.probes}", str(self.probes_file), self.reference,
+                          denied=tuple(dict.fromkeys(str(Path(p).resolve()) for p in keep_out)))
+
+    def files(self) -> list[Path]:
+        """Every file that decides how this assignment is graded: the plug-in's
+        code, the reference's, and the source and release notebooks (which
+        cells are graded, skipped or locked)."""
+        found: set[Path] = set()
+        for folder in (self._folder(), self.reference_folder()):
+            found |= {p for p in folder.rglob("*.py") if "__pycache__" not in p.parts}
+        for folder in (self.source_dir, self.release_dir):
+            found |= set(folder.glob("*.ipynb"))
+        return sorted(found)
+
+    def _folder(self) -> Path:
+        if self.folder is None:
+            raise RuntimeError(f"the assignment {self.name!r} was declared but not loaded from a course")
+        return self.folder
+
+    def _package(self) -> str:
+        if self.package is None:
+            raise RuntimeError(f"the assignment {self.name!r} was declared but not loaded from a course")
+        return self.package

@@ -2,10 +2,14 @@
 re-run of the same command grades only what is not there yet.
 
 A result is keyed by what determines it: the notebooks' contents, the
-student's name and path, the options that change grades, and the grader's own
-fingerprint (its code and the reference's). Files are written atomically
-(temporary file, then rename), so a batch killed at any moment leaves only
-whole results behind.
+student's name and path, the options that change grades, and the grader's
+fingerprint for that assignment: the engine's code and every file of the
+assignment that grades (its plug-in's checks, probes, known mistakes and
+feedback, its reference, its source and release notebooks:
+:meth:`~autograder.assignment.Assignment.files`). An edit of one assignment
+invalidates its results, and no other assignment's. Files are written
+atomically (temporary file, then rename), so a batch killed at any moment
+leaves only whole results behind.
 """
 
 from __future__ import annotations
@@ -17,27 +21,36 @@ import os
 import tempfile
 from pathlib import Path
 
+from autograder.assignment import Assignment
 from autograder.results import CheckResult, SubmissionResult
 from autograder.submission import Submission
 
-PACKAGE = Path(__file__).resolve().parent
+ENGINE = Path(__file__).resolve().parent
 
 
 @functools.cache
-def grader_fingerprint() -> str:
-    """A hash of the grader's and the reference's source: changing a check,
-    a probe or a reference solution invalidates cached results."""
+def engine_fingerprint() -> str:
+    """A hash of the engine's source."""
+    return _hash_files(ENGINE, sorted(p for p in ENGINE.rglob("*.py") if "__pycache__" not in p.parts))
+
+
+def grader_fingerprint(assignment: Assignment) -> str:
+    """A hash of everything that grades ``assignment``: the engine and the assignment's own files."""
+    return engine_fingerprint() + _hash_files(assignment.course_root, assignment.files())
+
+
+def _hash_files(root: Path, paths: list[Path]) -> str:
     digest = hashlib.sha256()
-    for root in (PACKAGE, PACKAGE.parent / "solutions"):
-        for path in sorted(root.rglob("*.py")):
-            digest.update(str(path.relative_to(root.parent)).encode())
-            digest.update(path.read_bytes())
+    for path in paths:
+        digest.update(str(path.relative_to(root) if path.is_relative_to(root) else path).encode() + b"\0")
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def result_key(submission: Submission, options: dict) -> str:
+def result_key(submission: Submission, assignment: Assignment, options: dict, grader: str | None = None) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps({"grader": grader_fingerprint(), "student": submission.student,
+    grader = grader or grader_fingerprint(assignment)
+    digest.update(json.dumps({"grader": grader, "assignment": assignment.name, "student": submission.student,
                               "path": str(submission.path), "options": options}, sort_keys=True).encode())
     for name, path in sorted(submission.notebooks.items()):
         digest.update(name.encode())
@@ -48,13 +61,15 @@ def result_key(submission: Submission, options: dict) -> str:
 class ResultCache:
     """A folder of finished results, one JSON file per submission."""
 
-    def __init__(self, folder: Path, options: dict):
+    def __init__(self, folder: Path, assignment: Assignment, options: dict):
         self.folder = folder
+        self.assignment = assignment
         self.options = options
+        self.grader = grader_fingerprint(assignment)  # once: the files do not change under a batch
         folder.mkdir(parents=True, exist_ok=True)
 
     def _path(self, submission: Submission) -> Path:
-        return self.folder / f"{result_key(submission, self.options)}.json"
+        return self.folder / f"{result_key(submission, self.assignment, self.options, self.grader)}.json"
 
     def load(self, submission: Submission) -> SubmissionResult | None:
         path = self._path(submission)

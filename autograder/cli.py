@@ -1,4 +1,4 @@
-"""``autograder grade``: the command line. Thin wiring over grading and reports.
+"""``autograder grade``: the command line. Thin wiring over the course, grading and reports.
 
 Exit status: 0 when grading ran (whatever the scores), 2 for a usage error,
 1 for an internal failure.
@@ -12,67 +12,42 @@ import sys
 import time
 from pathlib import Path
 
-from autograder import spec
+from autograder import options
+from autograder.course import find_course
+from autograder.options import UsageError
 from autograder.worker.host import ZygoteHost
-from autograder.worker.sandbox import Limits, choose_mode
+from autograder.worker.sandbox import Limits, choose_mode, gpu_device_nodes
 
-# What imports torch, pytest and nbformat (seconds) is imported in grade(),
+# What imports torch, pytest and nbformat (seconds) is imported in _grade(),
 # once the worker host is warming up on another core.
-COURSE_ROOT = spec.COURSE_ROOT
 
 USAGE_ERROR, INTERNAL_ERROR = 2, 1
 FORMATS = ("table", "json", "csv", "gradescope")
 
 
-class UsageError(ValueError):
-    """A command line that cannot be carried out; the message says how to fix it."""
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autograder", description="Grade pytorch_vfa submissions.")
+    parser = argparse.ArgumentParser(prog="autograder", description="Grade notebook assignments against their "
+                                     "reference, naming each mistake.")
     commands = parser.add_subparsers(dest="command", required=True)
     grade = commands.add_parser("grade", help="grade notebooks, student folders or an nbgrader submitted/ tree")
     grade.add_argument("paths", nargs="+", metavar="PATH",
                        help="a notebook, a student's assignment folder, or a submitted/ folder")
-    grade.add_argument("--assignment", default=spec.ASSIGNMENT, help=f"the assignment (only {spec.ASSIGNMENT})")
-    grade.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                       help="where student code and the reference run (default: cuda if available)")
+    options.add_to_argparse(grade)
     grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                        help="submissions graded in parallel (default: the number of cores)")
-    grade.add_argument("--timeout", type=float, default=60.0,
-                       help="seconds one notebook cell, or one check, may run (default 60)")
     grade.add_argument("--format", choices=FORMATS, default=None,
                        help="report format (default: table on a terminal, json otherwise)")
     grade.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
-    grade.add_argument("--seed", type=int, default=20251, help="base seed of every check (default 20251)")
-    grade.add_argument("--sandbox", choices=("auto", "bwrap", "process"), default="auto",
-                       help="how student code is confined: bwrap (bubblewrap namespaces), process "
-                            "(resource limits only; see the README), auto: bwrap where it works")
-    grade.add_argument("--memory-limit", type=float, default=4.0, metavar="GIB",
-                       help="address-space limit of each student process, in GiB (default 4)")
     grade.add_argument("--cache", type=Path, default=Path(".autograder-cache"), metavar="DIR",
                        help="where each finished submission is saved at once; a re-run of the same batch "
                             "grades only what is missing (default: .autograder-cache)")
     grade.add_argument("--no-cache", action="store_true", help="grade everything again, save nothing")
-    grade.add_argument("--course-root", type=Path, default=COURSE_ROOT,
-                       help="the course directory (with source/) the experiment cells are read from")
     grade.add_argument("--gradebook", type=Path, metavar="FILE",
                        help="also record the scores in this nbgrader gradebook (e.g. a course's gradebook.db; "
-                            "created if missing, the assignment recorded from --course-root's source/ if it "
+                            "created if missing, the assignment recorded from the course's source/ if it "
                             "lacks it) and write autograded/<student>/ notebooks beside it, for "
                             "`nbgrader export` and `nbgrader generate_feedback`")
     return parser
-
-
-def resolve_device(choice: str) -> str:
-    import torch
-
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: CUDA is not available on this machine "
-                         "(torch.cuda.is_available() is False). Use --device cpu or auto.")
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return choice
 
 
 def _progress(done: int, total: int, started: float, student: str) -> None:
@@ -90,47 +65,52 @@ def _progress(done: int, total: int, started: float, student: str) -> None:
 
 
 def grade(args: argparse.Namespace) -> int:
-    if args.assignment != spec.ASSIGNMENT:
-        raise UsageError(f"unknown assignment {args.assignment!r}: this grader knows {spec.ASSIGNMENT!r}")
-    missing = [str(p) for p in args.paths if not Path(p).exists()]
+    paths = [Path(p) for p in args.paths]
+    missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
-    if args.memory_limit <= 0:
-        raise UsageError(f"--memory-limit must be positive, got {args.memory_limit}")
+    limits = Limits(memory_bytes=options.memory_bytes(args.memory_limit))
+    if not gpu_device_nodes():  # no NVIDIA device at all: --device cuda is refused before torch is imported
+        options.resolve_device(args.device, cuda_available=lambda: False)
+    assignment = find_course(args.course_root).resolve(args.assignment, paths)
+    from autograder.submission import find_submissions
+
+    submissions = find_submissions(paths, assignment)
+    if not submissions:
+        raise UsageError(f"no submissions of {assignment.name} found under {', '.join(args.paths)}")
     try:
         sandbox = choose_mode(args.sandbox)
     except RuntimeError as exc:
         raise UsageError(str(exc)) from None
-    limits = Limits(memory_bytes=int(args.memory_limit * 2**30))
-    host = ZygoteHost(sandbox, limits)  # warms up (imports torch) while this process does the same
+    # the submissions and the grader's outputs are no more student code's to read than the course is
+    denied = tuple(str(p.resolve()) for p in [*paths, args.cache, *([args.output] if args.output else []),
+                                              *([args.gradebook.parent] if args.gradebook else [])])
+    host = ZygoteHost(assignment.worker_code(denied), sandbox, limits)  # warms up while this process imports
     try:
-        return _grade(args, sandbox, limits, host)
+        return _grade(args, assignment, submissions, sandbox, limits, denied, host)
     finally:
         host.close()  # a no-op when the batch closed it
 
 
-def _grade(args: argparse.Namespace, sandbox: str, limits: Limits, host: ZygoteHost) -> int:
+def _grade(args, assignment, submissions, sandbox: str, limits: Limits, denied: tuple[str, ...],
+           host: ZygoteHost) -> int:
     from autograder import reports
     from autograder.cache import ResultCache
     from autograder.grading import Options, grade_batch
-    from autograder.submission import find_submissions
 
-    device = resolve_device(args.device)
-    submissions = find_submissions([Path(p) for p in args.paths])
-    if not submissions:
-        raise UsageError(f"no submissions found under {', '.join(args.paths)}")
+    device = options.resolve_device(args.device)
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     if fmt == "gradescope" and len(submissions) != 1:
         raise UsageError(f"--format gradescope writes one submission's results.json; got {len(submissions)}")
-    options = Options(seed=args.seed, device=device, cell_timeout=args.timeout, course_root=args.course_root,
-                      sandbox=sandbox, limits=limits)
-    print(f"autograder: grading {len(submissions)} submission(s) on {device}, seed {args.seed}, "
+    grading = Options(assignment, seed=args.seed, device=device, cell_timeout=args.timeout, sandbox=sandbox,
+                      limits=limits, denied=denied)
+    print(f"autograder: grading {len(submissions)} submission(s) of {assignment.name} on {device}, seed {args.seed}, "
           f"{min(args.jobs, len(submissions))} job(s), sandbox: {sandbox}", file=sys.stderr)
-    cache = None if args.no_cache else ResultCache(args.cache, {
+    cache = None if args.no_cache else ResultCache(args.cache, assignment, {
         "seed": args.seed, "device": device, "timeout": args.timeout, "sandbox": sandbox,
-        "memory": options.limits.memory_bytes, "course_root": str(args.course_root.resolve())})
+        "memory": limits.memory_bytes, "course_root": str(assignment.course_root)})
     done = {str(s.path): cache.load(s) for s in submissions} if cache else {}
     todo = [s for s in submissions if done.get(str(s.path)) is None]
     if len(todo) < len(submissions):
@@ -138,7 +118,7 @@ def _grade(args: argparse.Namespace, sandbox: str, limits: Limits, host: ZygoteH
               f"{len(todo)} to go", file=sys.stderr)
     started = time.perf_counter()
     by_path = {str(s.path): s for s in todo}
-    for count, result in enumerate(grade_batch(todo, options, args.jobs, host), start=1):
+    for count, result in enumerate(grade_batch(todo, grading, args.jobs, host), start=1):
         if cache:
             cache.store(by_path[result.path], result)  # at once: a killed batch loses nothing finished
         done[result.path] = result
@@ -146,12 +126,12 @@ def _grade(args: argparse.Namespace, sandbox: str, limits: Limits, host: ZygoteH
     results = [done[str(s.path)] for s in submissions]
     if args.gradebook:  # nbgrader's gradebook and autograded notebooks (autograder/gradebook.py)
         from autograder.gradebook import record_results
-        record_results(results, args.gradebook, course_root=args.course_root)
+        record_results(results, args.gradebook, assignment)
     text = {
-        "json": lambda: reports.to_json(results, device, args.seed, sandbox),
-        "csv": lambda: reports.to_csv(results),
+        "json": lambda: reports.to_json(results, assignment, device, args.seed, sandbox),
+        "csv": lambda: reports.to_csv(results, assignment),
         "gradescope": lambda: reports.to_gradescope(results[0]),
-        "table": lambda: reports.to_table(results, device, args.seed, sandbox, details=True),
+        "table": lambda: reports.to_table(results, assignment, device, args.seed, sandbox, details=True),
     }[fmt]()
     if args.output:
         args.output.write_text(text)

@@ -1,14 +1,17 @@
-"""What students read: diagnosis codes explained, and the feedback template.
+"""What students read: the feedback templates, and the diagnosis codes every assignment shares.
 
-Codes are stable (the spec lists them); add new ones freely, never rename.
-Feedback never shows the reference's code: only the call, expected vs got,
-the likely mistake and where to look.
+An assignment explains its own codes (its plug-in's ``feedback.DIAGNOSES``)
+and names the fields of its probes' results (``RESULT_FIELDS``). Codes are
+stable: add new ones freely, never rename. Feedback never shows the
+reference's code: only the call, expected vs got, the likely mistake and where
+to look.
 """
 
 from __future__ import annotations
 
 import re
 
+#: The codes every assignment can show; a plug-in explains its own (``feedback.DIAGNOSES``).
 DIAGNOSES: dict[str, str] = {
     "missing": "`{function}` is not defined in your notebook: was its cell deleted, renamed or never run?",
     "not-implemented": "`{function}` still raises NotImplementedError: replace the stub with your code.",
@@ -18,35 +21,6 @@ DIAGNOSES: dict[str, str] = {
     "wrong-dtype": "the values are right but the dtype is not: keep the dtype of the inputs (or of the network).",
     "wrong-device": "your code creates tensors on the CPU instead of on the inputs' device: pass `device=` "
                     "(e.g. `device=state.device`) or use `torch.as_tensor(..., device=...)`.",
-    "copy-not-view": "your result copies the data instead of sharing memory with the input "
-                     "(`torch.from_numpy`, `.view` share; `torch.tensor`, `.clone`, `.flatten()` of a copy do not).",
-    "activation-on-output": "your network applies an activation (ReLU/softmax) to its output layer: "
-                            "the last layer must stay linear.",
-    "grad-accumulation": "gradients from an earlier call leak into this one: clear them with "
-                         "`optimizer.zero_grad()` (or use `torch.autograd.grad`).",
-    "graph-recorded": "the result records a computation graph: compute it under `torch.no_grad()`.",
-    "target-not-detached": "the gradient flows through the bootstrapped target: that is the residual gradient, "
-                           "not the semi-gradient. Compute the target under `torch.no_grad()` or `.detach()` it.",
-    "td-error-as-loss": "the loss is the TD error itself, not its square: minimising δ pushes v̂(S) up "
-                        "regardless of the target. Use ½·δ² (with the target detached).",
-    "terminal-bootstrap": "the target bootstraps from the next state after termination: "
-                          "a terminal state is worth 0, so the target is R alone.",
-    "truncation-as-termination": "your run stops bootstrapping when an episode is truncated (time limit): "
-                                 "only `terminated` ends the return; on truncation still use γ·v̂(S′).",
-    "double-step": "your update moves the weights twice as far as the semi-gradient step: "
-                   "the loss mean δ² (`mse_loss`) has gradient 2δ∇v̂. Use ½·δ².",
-    "sign-flipped": "your update moves the estimate away from the target: check the sign of the loss or of δ.",
-    "sarsa-uses-max": "your SARSA target uses max_a q̂(S′,a) (that is Q-learning): use the next action A′.",
-    "q-learning-uses-next-action": "your Q-learning target uses a sampled action instead of max_a q̂(S′,a).",
-    "no-exploration": "your ε-greedy never explores: with probability ε it must pick a uniformly random action.",
-    "always-random": "your ε-greedy ignores the greedy action: with probability 1−ε it must take the argmax.",
-    "no-importance-ratio": "your off-policy update ignores the importance-sampling ratio ρ = π(a|s)/b(a|s) "
-                           "(7 for solid, 0 for dashed).",
-    "wrong-features": "your Baird features differ from the book's: x(s_i) = 2e_i + e_8 for the upper states, "
-                      "x(s_7) = e_7 + 2e_8 (Figure 11.1).",
-    "no-divergence": "your Baird run does not diverge, but semi-gradient off-policy TD must (Figure 11.2).",
-    "terminal-update-skipped": "your run skips the update on terminal transitions (the course notebook's "
-                               "`continue`): a terminal transition is updated with the target R.",
     "tampering": "the submission tried to change or read what grades it (the reference solutions, other "
                  "students' notebooks, the grader's code, files or report): such a check scores 0.",
 }
@@ -83,55 +57,29 @@ DEPENDENT_NOTE = ("\n`{function}` is right given the functions it calls: {callee
 WHERE_TEMPLATE = "the cell that defines `{function}` in {notebook}, Part {part} ({title})"
 
 
-def explain(code: str, **context: object) -> str:
-    """The explanation of a diagnosis code, filled in with the check's context."""
-    text = DIAGNOSES.get(code, code)
+def explain(code: str, own: dict[str, str] | None = None, **context: object) -> str:
+    """The explanation of a diagnosis code (an assignment's ``own`` first, then
+    the shared ones), filled in with the check's context."""
+    text = (own or {}).get(code) or DIAGNOSES.get(code, code)
     try:
         return text.format(**context)
     except (KeyError, IndexError, ValueError):
         return text
 
 
-#: What each field of a probe's result means, as feedback names it.
-RESULT_FIELDS = {
-    "delta": "the returned TD errors δ",
-    "step": "the change of the network's weights",
-    "records_graph": "whether the result records a graph",
-    "shares_storage": "whether the result shares the input's storage",
-    "shares_memory": "whether the tensor shares the array's memory",
-    "tensor": "the returned tensor",
-    "actions": "the actions chosen",
-    "types": "the type of the actions",
-    "next_draw": "the generator's next draw (it shows how many draws your calls used)",
-    "deltas": "the TD errors of the run",
-    "returns": "the episode returns",
-    "parameters": "the network's weights after the run",
-    "gradient": "the returned gradient",
-    "w_changed": "whether w was modified",
-    "w_grad_left": "whether w.grad was left set",
-    "first": "the first call's gradients",
-    "second": "the second call's gradients (must equal the first)",
-    "loss": "the returned loss",
-    "loss_type": "the type of the returned loss",
-    "output": "the output",
-    "layers": "the layers' parameter shapes",
-    "is_module": "whether it is an nn.Module",
-    "type": "the type of the result",
-    "value": "the returned value",
-    "device": "the device",
-}
-
 _FIELD = re.compile(r"^result\['([^']+)'\]")
 _INDEX = re.compile(r"\[(\d+)\]")
 
 
-def humanize(message: str) -> str:
-    """``result['step'][1]: …`` → ``the change of the network's weights (item 1): …``."""
+def humanize(message: str, fields: dict[str, str] | None = None) -> str:
+    """``result['step'][1]: …`` → ``the change of the network's weights (item 1): …``,
+    with ``fields`` naming each field of a result (the assignment's ``RESULT_FIELDS``)."""
+    fields = fields or {}
     path, sep, rest = message.partition(": ")
     if not sep or not path.startswith("result"):
         return message
     match = _FIELD.match(path)
-    label, tail = (RESULT_FIELDS.get(match.group(1), match.group(1)), path[match.end():]) if match else \
+    label, tail = (fields.get(match.group(1), match.group(1)), path[match.end():]) if match else \
         ("the result", path[len("result"):])
     tail = _INDEX.sub(lambda m: f" (item {m.group(1)})", tail).replace("['", " ['")
     return f"{label}{tail}: {rest}"

@@ -41,9 +41,9 @@ import nbformat
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
 
-from autograder import spec
+from autograder.assignment import Assignment
 from autograder.results import CheckResult, SubmissionResult
-from autograder.submission import COURSE_ROOT, one_submission
+from autograder.submission import one_submission
 
 if TYPE_CHECKING:  # nbgrader is imported when needed: `autograder grade` without --gradebook never loads it
     from nbgrader.api import Gradebook, SourceCell
@@ -68,8 +68,7 @@ class GradeCell:
     check: str | None  #: the check it runs; None for a visible test worth 0 points
 
 
-def record_results(results: Iterable[SubmissionResult], gradebook: Path, *,
-                   course_root: Path = COURSE_ROOT, assignment: str = spec.ASSIGNMENT) -> list[Path]:
+def record_results(results: Iterable[SubmissionResult], gradebook: Path, assignment: Assignment) -> list[Path]:
     """Record graded submissions in ``gradebook`` and write their autograded notebooks.
 
     Args:
@@ -77,9 +76,8 @@ def record_results(results: Iterable[SubmissionResult], gradebook: Path, *,
         gradebook: the nbgrader gradebook file (``gradebook.db`` of a course);
             created if missing. The autograded notebooks go to the
             ``autograded/`` folder beside it.
-        course_root: the course directory whose ``source/<assignment>/``
-            notebooks describe the assignment, used if the gradebook lacks it.
-        assignment: the assignment's name.
+        assignment: the assignment graded; its source notebooks describe it
+            where the gradebook lacks it.
 
     Returns:
         The autograded notebooks written.
@@ -95,34 +93,34 @@ def record_results(results: Iterable[SubmissionResult], gradebook: Path, *,
     if not gradebook.parent.is_dir():
         raise GradebookError(f"--gradebook {gradebook}: the folder {gradebook.parent} does not exist")
     db_url = f"sqlite:///{gradebook}"
-    course_id = ensure_assignment(db_url, Path(course_root) / "source" / assignment, assignment,
-                                  course_id=_course_id(gradebook.parent))
+    course_id = ensure_assignment(db_url, assignment, course_id=_course_id(gradebook.parent))
     written: list[Path] = []
+    name = assignment.name
     with Gradebook(db_url, course_id=course_id) as gb:
         cells = grade_cells(gb, assignment)
         for result in results:
-            folder = gradebook.parent / "autograded" / result.student / assignment
-            _record_scores(gb, result, cells, assignment, _submitted_timestamp(result))
-            written += _write_autograded(result, cells, gb, folder, Path(course_root), assignment)
+            folder = gradebook.parent / "autograded" / result.student / name
+            _record_scores(gb, result, cells, name, _submitted_timestamp(result))
+            written += _write_autograded(result, cells, gb, folder, assignment)
     return written
 
 
-def ensure_assignment(db_url: str, source_dir: Path, assignment: str = spec.ASSIGNMENT, *,
-                      course_id: str = DEFAULT_COURSE_ID) -> str:
+def ensure_assignment(db_url: str, plugin: Assignment, *, course_id: str = DEFAULT_COURSE_ID) -> str:
     """Make sure the gradebook knows the assignment and every notebook of it.
 
-    A notebook that is missing is recorded from ``source_dir`` the way
-    ``nbgrader generate_assignment`` records it. Returns the course id the
-    assignment belongs to."""
+    A notebook that is missing is recorded from the assignment's source
+    notebooks the way ``nbgrader generate_assignment`` records it. Returns the
+    course id the assignment belongs to."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    assignment, source_dir = plugin.name, plugin.source_dir
     with Gradebook(db_url, course_id=course_id) as gb:
         try:
             record = gb.find_assignment(assignment)
             course_id, known = record.course_id or course_id, {nb.name for nb in record.notebooks}
         except MissingEntry:
             record, known = None, set()
-        missing = [source_dir / name for name in spec.NOTEBOOKS if Path(name).stem not in known]
+        missing = [source_dir / name for name in plugin.notebooks if Path(name).stem not in known]
         for path in missing:  # checked before anything is written
             if not path.is_file():
                 raise GradebookError(
@@ -149,11 +147,12 @@ def _save_cells(db_url: str, path: Path, assignment: str) -> None:
         notebook, resources = step.preprocess(notebook, resources)
 
 
-def grade_cells(gb: Gradebook, assignment: str = spec.ASSIGNMENT) -> list[GradeCell]:
+def grade_cells(gb: Gradebook, plugin: Assignment) -> list[GradeCell]:
     """Every grade cell of the assignment in the gradebook, with the check it runs."""
     from autograder.checks.registry import all_checks
 
-    known = {meta.name for meta, _ in all_checks()}
+    known = {meta.name for meta, _ in all_checks(plugin)}
+    assignment = plugin.name
     cells = []
     for notebook in gb.find_assignment(assignment).notebooks:
         for cell in notebook.grade_cells:
@@ -218,13 +217,13 @@ def _submission_folder(result: SubmissionResult) -> Path:
 # --- autograded notebooks ------------------------------------------------------------------
 
 def _write_autograded(result: SubmissionResult, cells: list[GradeCell], gb: Gradebook, folder: Path,
-                      course_root: Path, assignment: str) -> list[Path]:
-    submitted = one_submission(Path(result.path)).notebooks if Path(result.path).exists() else {}
+                      plugin: Assignment) -> list[Path]:
+    submitted = one_submission(Path(result.path), plugin).notebooks if Path(result.path).exists() else {}
+    assignment = plugin.name
     checks = {check.name: check for check in result.checks}
     written = []
     for name in sorted({cell.notebook for cell in cells}):
-        notebook = _read(submitted.get(f"{name}.ipynb")) or _read(course_root / "release" / assignment /
-                                                                   f"{name}.ipynb")
+        notebook = _read(submitted.get(f"{name}.ipynb")) or _read(plugin.release_dir / f"{name}.ipynb")
         if notebook is None:
             continue  # nothing to show: generate_feedback skips this notebook
         ours = [cell for cell in cells if cell.notebook == name]

@@ -1,9 +1,9 @@
-"""Driving the check suite: one pytest run per submission, many in parallel.
+"""Driving an assignment's check suite: one pytest run per submission, many in parallel.
 
-``grade_submission`` runs ``pytest autograder/checks --submission PATH``
-in-process and collects each check's result from the reports. ``grade_batch``
-spreads submissions over ``jobs`` processes, each with its own pre-warmed
-worker zygote, and yields results as they finish.
+``grade_submission`` runs ``pytest <the assignment's checks> --submission
+PATH`` in-process and collects each check's result from the reports.
+``grade_batch`` spreads submissions over ``jobs`` processes, each with its own
+pre-warmed worker host, and yields results as they finish.
 """
 
 from __future__ import annotations
@@ -13,31 +13,40 @@ import functools
 import io
 import multiprocessing
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import pytest
 
-from autograder import spec
+from autograder import options as declared
+from autograder import timing
+from autograder.assignment import Assignment
+from autograder.checks.pytest_plugin import SESSION_KEY, ZYGOTE_KEY
+from autograder.checks.registry import points_by_group
 from autograder.results import CheckResult, SubmissionResult
-from autograder.submission import COURSE_ROOT, Submission
+from autograder.submission import Submission
 from autograder.worker.client import Zygote, ZygoteHost
 from autograder.worker.sandbox import Limits, die_with_parent
 
-CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+PYTEST_PLUGIN = "autograder.checks.pytest_plugin"
 
 
 @dataclass(frozen=True)
 class Options:
-    """How to grade; the CLI fills it from its arguments."""
+    """How to grade; the command line fills it from its arguments (defaults: :mod:`autograder.options`)."""
 
-    seed: int = 20251
-    device: str = "cpu"
-    cell_timeout: float = 60.0
-    course_root: Path = COURSE_ROOT
-    sandbox: str = "auto"  #: bwrap, process, or auto (bwrap where it works)
+    assignment: Assignment
+    seed: int = declared.SEED.default
+    device: str = "cpu"  #: resolved already (:func:`autograder.options.resolve_device`)
+    cell_timeout: float = declared.TIMEOUT.default
+    sandbox: str = declared.SANDBOX.default  #: bwrap, process, or auto (bwrap where it works)
     limits: Limits = Limits()
+    #: folders and files of the grader's that student code must not see, beyond the course (submissions, outputs)
+    denied: tuple[str, ...] = ()
+    plugins: tuple = field(default=(), compare=False)  #: more pytest plugins for every submission (benchmarks)
+
+    def worker_code(self):
+        return self.assignment.worker_code(self.denied)
 
 
 class ZygotePool:
@@ -49,11 +58,11 @@ class ZygotePool:
     def __init__(self, options: Options, host: ZygoteHost | None = None):
         self.options = options
         #: starts in the background (the command line starts it before it imports torch)
-        self._host: ZygoteHost | None = host or ZygoteHost(options.sandbox, options.limits)
+        self._host: ZygoteHost | None = host or ZygoteHost(options.worker_code(), options.sandbox, options.limits)
         self._spare: Zygote | None = None
 
     def _start(self) -> Zygote:
-        return Zygote(self.options.sandbox, self.options.limits)
+        return Zygote(self.options.worker_code(), self.options.sandbox, self.options.limits)
 
     def take(self, prefetch: bool = True) -> Zygote:
         if self._host is not None and self._host.shareable:
@@ -82,7 +91,8 @@ class _Collector:
         self.notes: list[str] = []
 
     def pytest_configure(self, config: pytest.Config) -> None:
-        config._autograder_zygote = self.zygote
+        if self.zygote is not None:
+            config.stash[ZYGOTE_KEY] = self.zygote
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
@@ -90,9 +100,24 @@ class _Collector:
                 self.results.append(CheckResult(**value))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        grading = getattr(session.config, "_autograder_session", None)
+        grading = session.config.stash.get(SESSION_KEY, None)
         if grading is not None:
             self.notes = grading.notes()
+
+
+def pytest_args(submission: Submission, options: Options) -> list[str]:
+    """The pytest command line of one submission."""
+    checks = options.assignment.checks_dir
+    return [str(checks), "--submission", str(submission.path), "-p", PYTEST_PLUGIN,
+            declared.ASSIGNMENT.flag, options.assignment.name,
+            declared.COURSE_ROOT.flag, str(options.assignment.course_root),
+            declared.SEED.flag, str(options.seed), declared.DEVICE.flag, options.device,
+            declared.TIMEOUT.pytest_flag, str(options.cell_timeout), declared.SANDBOX.flag, options.sandbox,
+            declared.MEMORY_LIMIT.flag, str(options.limits.memory_bytes / 2**30),
+            "-q", "--no-header", "-p", "no:cacheprovider", "-p", "no:randomly", "--disable-warnings",
+            # these two run gc.collect() at the end of every session (0.3-0.4 s a submission)
+            "-p", "no:unraisableexception", "-p", "no:threadexception",
+            "-o", "addopts=", "-o", "testpaths=", "--rootdir", str(checks), "-c", "/dev/null"]
 
 
 def grade_submission(submission: Submission, options: Options,
@@ -100,42 +125,41 @@ def grade_submission(submission: Submission, options: Options,
     """Run every check on one submission and add up the scores. ``zygote`` (or
     what makes it: its wait counts in the submission's time) is this
     submission's sandbox, closed at the end: nothing of it survives."""
+    with timing.phase("submission"):
+        return _grade_submission(submission, options, zygote)
+
+
+def _grade_submission(submission: Submission, options: Options,
+                      zygote: Zygote | Callable[[], Zygote] | None) -> SubmissionResult:
     started = time.perf_counter()
-    zygote = zygote() if callable(zygote) else zygote or Zygote(options.sandbox, options.limits)
-    result = SubmissionResult(submission.student, str(submission.path), max_score=spec.MAX_SCORE, seed=options.seed)
+    assignment = options.assignment
+    zygote = zygote() if callable(zygote) else zygote or Zygote(options.worker_code(), options.sandbox,
+                                                                options.limits)
+    points = points_by_group(assignment)
+    result = SubmissionResult(submission.student, str(submission.path), max_score=sum(points.values()),
+                              seed=options.seed)
     collector = _Collector(zygote)
-    args = [str(CHECKS_DIR), "--submission", str(submission.path), "--seed", str(options.seed),
-            "--device", options.device, "--cell-timeout", str(options.cell_timeout),
-            "--course-root", str(options.course_root),
-            "-q", "--no-header", "-p", "no:cacheprovider", "-p", "no:randomly", "--disable-warnings",
-            # these two run gc.collect() at the end of every session (0.3-0.4 s a submission)
-            "-p", "no:unraisableexception", "-p", "no:threadexception",
-            "-o", "addopts=", "-o", "testpaths=", "--rootdir", str(CHECKS_DIR), "-c", "/dev/null"]
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # pytest's own report is not ours to print
-            exit_code = pytest.main(args, plugins=[collector])
+            exit_code = pytest.main(pytest_args(submission, options), plugins=[collector, *options.plugins])
     except Exception as exc:  # noqa: BLE001 - one broken submission never stops a batch
         exit_code, collector.notes = -1, [f"the grader failed: {exc}"]
     finally:
         zygote.close()
-    result.checks = sorted(collector.results, key=lambda c: _check_order(c.name))
+    order = {group: i for i, group in enumerate(assignment.groups)}
+    result.checks = sorted(collector.results, key=lambda c: (order.get(c.group, len(order)), c.name))
     result.notes = collector.notes
     if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not result.checks:
         result.status = "error"
         result.error = "\n".join(collector.notes) or f"the check suite did not run (pytest exit code {exit_code})"
     elif collector.notes:
         result.error = "\n".join(collector.notes)
-    result.groups = {part.group: 0.0 for part in spec.PARTS}
+    result.groups = {group: 0.0 for group in assignment.groups}
     for check in result.checks:
         result.groups[check.group] = round(result.groups[check.group] + check.score, 2)
     result.score = round(sum(result.groups.values()), 2)
     result.duration_s = round(time.perf_counter() - started, 2)
     return result
-
-
-def _check_order(name: str) -> tuple[int, str]:
-    group = name.split(".")[0]
-    return ([p.group for p in spec.PARTS].index(group) if group in spec.GROUPS else 99, name)
 
 
 # --- batches ---------------------------------------------------------------------------
@@ -154,8 +178,8 @@ def _grade_in_pool(job: tuple[Submission, Options]) -> SubmissionResult:
 def grade_batch(submissions: list[Submission], options: Options, jobs: int,
                 host: ZygoteHost | None = None) -> Iterator[SubmissionResult]:
     """Grade submissions on ``jobs`` processes; yield each result as it
-    finishes. ``host``, already started with ``options``' sandbox and limits,
-    serves a batch graded in this process (and is closed with it)."""
+    finishes. ``host``, already started with ``options``' worker code, sandbox
+    and limits, serves a batch graded in this process (and is closed with it)."""
     if jobs <= 1 or len(submissions) <= 1:
         pool = ZygotePool(options, host)
         try:

@@ -1,9 +1,9 @@
 """The checks inside a Jupyter kernel, for nbgrader's hidden test cells.
 
-Each hidden test cell of the source notebooks runs one check of the suite::
+Each hidden test cell of an assignment's source notebooks runs one check of its suite::
 
     from autograder.in_kernel import run_checks
-    run_checks("td0.update", globals())
+    run_checks("<group>.<check>", globals())
 
 It runs the same check as ``autograder grade``, with the same seed, on the
 kernel's own namespace, prints the check's feedback (the very text that
@@ -34,6 +34,14 @@ marks. Hence:
 * a check that itself breaks counts 0 points with the note that
   ``autograder grade`` gives it.
 
+Which course and assignment: the course is found as ``autograder grade``
+finds it (:mod:`autograder.course`), from the nearest folder above the
+kernel's working directory that holds ``nbgrader_config.py`` (``nbgrader
+autograde`` runs a notebook in ``autograded/<student>/<assignment>/`` of the
+course). The assignment is that folder's name where it is one; else the one
+assignment of the course that has a check or group called so; else the
+course's default.
+
 Unlike ``autograder grade``, student code here runs in the same process as the
 checks: see the README on what that does not protect. The checks are the
 same, but the state differs slightly: a cell's check sees only what the
@@ -45,13 +53,20 @@ from __future__ import annotations
 
 import random
 import types
+from pathlib import Path
 from typing import Callable
 
+from autograder import options
+from autograder.assignment import Assignment
 from autograder.checks.framework import CheckContext, Outcome, derive_seed
+from autograder.checks.reference import reference_of
 from autograder.checks.registry import all_checks
-from autograder.worker import runtime, wire
+from autograder.course import CONFIG_FILE, Course, find_course
+from autograder.worker import wire
+from autograder.worker.probing import run_probe
 
-DEFAULT_SEED = 20251  #: the base seed of ``autograder grade`` (``--seed``): the same cases
+DEFAULT_SEED = options.SEED.default  #: the base seed of ``autograder grade`` (``--seed``): the same cases
+CONFIG_SEARCH_DEPTH = 6  #: folders above the working directory searched for the course's nbgrader config
 
 
 class NoPoints(AssertionError):
@@ -66,9 +81,9 @@ class NoPoints(AssertionError):
         return [f"{type(self).__name__}: {self}"]
 
 
-def _in_process(namespace: dict, time_limit: float) -> Callable[..., Outcome]:
+def _in_process(probes: dict, namespace: dict, time_limit: float) -> Callable[..., Outcome]:
     def run(case, seed: int) -> Outcome:
-        reply = runtime.run_probe(namespace, {"probe": case.probe, "args": case.args, "seed": seed,
+        reply = run_probe(probes, namespace, {"probe": case.probe, "args": case.args, "seed": seed,
                                               "time_limit": time_limit})
         try:  # the same data-only round trip as from a worker: strips subclasses, checks sizes
             return Outcome.from_reply(wire.loads(wire.dumps(reply)))
@@ -89,7 +104,7 @@ _TENSOR_METHODS = ("__eq__", "__ne__", "__sub__", "__gt__", "__lt__", "__le__", 
                    "any", "all", "item", "tolist", "to", "double", "float", "reshape", "flatten")
 
 
-def tampering_signs(namespace: dict) -> list[str]:
+def tampering_signs(namespace: dict, reference: str) -> list[str]:
     """The obvious ways a notebook tampers with checks that run in its own
     kernel: the reference imported, comparisons patched, a graded name
     redefined after its test cell. A determined student can hide from this;
@@ -99,7 +114,7 @@ def tampering_signs(namespace: dict) -> list[str]:
     signs = []
     for name, value in list(namespace.items()):
         module = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
-        if isinstance(module, str) and module.split(".")[0] == "solutions":
+        if isinstance(module, str) and module.split(".")[0] == reference.split(".")[0]:
             signs.append(f"the notebook imported the reference solutions (`{name}`)")
     patched = [f"torch.{n}" for n in _COMPARISONS if isinstance(getattr(torch, n, None), types.FunctionType)]
     patched += [f"torch.Tensor.{n}" for n in _TENSOR_METHODS
@@ -115,18 +130,46 @@ def tampering_signs(namespace: dict) -> list[str]:
 
 
 
-def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device: str | None = None) -> float:
-    """Run the checks named by ``selector`` (a check such as ``td0.update``, or
-    a whole group such as ``td0``) on ``namespace``; print their feedback and
-    return their score, or raise :class:`NoPoints` when it is 0 (see the module
-    docstring for how nbgrader reads either)."""
-    import torch
+def kernel_course(cwd: Path | None = None) -> Course:
+    """The course of a kernel (see the module docstring)."""
+    cwd = (cwd or Path.cwd()).resolve()
+    for folder in [cwd, *cwd.parents][:CONFIG_SEARCH_DEPTH + 1]:
+        if (folder / CONFIG_FILE).is_file():
+            return find_course(cwd=folder)
+    return find_course(cwd=cwd)
 
-    selected = [(meta, check) for meta, check in all_checks() if selector in (meta.name, meta.group)]
+
+def kernel_assignment(selector: str, course: Course, name: str | None = None, cwd: Path | None = None) -> Assignment:
+    """The assignment whose check or group ``selector`` is (see the module docstring)."""
+    folder = (cwd or Path.cwd()).name
+    names = course.names()
+    if name or folder in names:
+        return course.assignment(name or folder)
+    having = [a for a in course.assignments()
+              if any(selector in (meta.name, meta.group) for meta, _ in all_checks(a))]
+    if len(having) == 1:
+        return having[0]
+    if course.default_assignment in [a.name for a in having]:
+        return course.assignment(course.default_assignment)
+    found = ", ".join(a.name for a in having) or "none"
+    raise options.UsageError(f"which assignment is {selector!r} of? The course at {course.root} has it in: {found}. "
+                             "Pass run_checks(..., assignment=NAME).")
+
+
+def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device: str | None = None,
+               assignment: str | None = None) -> float:
+    """Run the checks named by ``selector`` (a check such as ``<group>.<name>``,
+    or a whole group) on ``namespace``; print their feedback and return their
+    score, or raise :class:`NoPoints` when it is 0 (see the module docstring for
+    how nbgrader reads either)."""
+    course = kernel_course()
+    plugin = kernel_assignment(selector, course, assignment)
+    selected = [(meta, check) for meta, check in all_checks(plugin) if selector in (meta.name, meta.group)]
     if not selected:
-        raise ValueError(f"no check or group is called {selector!r}")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    signs = tampering_signs(namespace)
+        raise ValueError(f"{plugin.name} has no check or group called {selector!r}")
+    device = options.resolve_device(device or options.DEVICE.default)
+    probes = reference_of(plugin).probes
+    signs = tampering_signs(namespace, plugin.reference)
     if signs:
         for line in signs:
             print(f"Tampering: {line}.")
@@ -137,7 +180,7 @@ def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device:
     for meta, check in selected:
         check_seed = derive_seed(seed, meta.name)
         random.seed(check_seed)  # as the checks' pytest fixture does
-        ctx = CheckContext(meta, _in_process(namespace, meta.time_limit), check_seed, device,
+        ctx = CheckContext(meta, plugin, _in_process(probes, namespace, meta.time_limit), check_seed, device,
                            diagnosed=diagnosed)
         broke = None
         try:

@@ -4,7 +4,7 @@
 from running during ``nbgrader autograde``. It runs in the sanitising stage,
 after nbgrader's ``OverwriteCells``, and blanks every submitted code cell whose
 id the SOURCE notebook lists as an experiment (see
-:func:`autograder.assignment.experiment_cell_ids`). The submission's own tags
+:func:`autograder.notebooks.experiment_cell_ids`). The submission's own tags
 and metadata are never consulted for that decision.
 """
 
@@ -18,7 +18,7 @@ from nbgrader import utils
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from autograder.assignment import experiment_cell_ids, graded_cell_ids
+from autograder.notebooks import experiment_cell_ids, graded_cell_ids
 
 SKIPPED_SOURCE = "# Experiment cell: not run when grading.\n"
 

@@ -6,14 +6,15 @@ import csv
 import io
 import json
 
-from autograder import __version__, spec
+from autograder import __version__
+from autograder.assignment import Assignment
 from autograder.results import SubmissionResult
 
 
-def to_json(results: list[SubmissionResult], device: str, seed: int, sandbox: str) -> str:
+def to_json(results: list[SubmissionResult], assignment: Assignment, device: str, seed: int, sandbox: str) -> str:
     """The spec's JSON shape (``assignment``, ``device``, ``submissions``), plus extra fields."""
     return json.dumps({
-        "assignment": spec.ASSIGNMENT,
+        "assignment": assignment.name,
         "device": device,
         "seed": seed,
         "grader_version": __version__,
@@ -22,13 +23,13 @@ def to_json(results: list[SubmissionResult], device: str, seed: int, sandbox: st
     }, indent=2)
 
 
-def to_csv(results: list[SubmissionResult]) -> str:
-    """One row per student: student, score, the six groups."""
+def to_csv(results: list[SubmissionResult], assignment: Assignment) -> str:
+    """One row per student: student, score, the assignment's groups."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["student", "score", *(p.group for p in spec.PARTS)])
+    writer.writerow(["student", "score", *assignment.groups])
     for r in results:
-        writer.writerow([r.student, f"{r.score:g}", *(f"{r.groups.get(p.group, 0.0):g}" for p in spec.PARTS)])
+        writer.writerow([r.student, f"{r.score:g}", *(f"{r.groups.get(g, 0.0):g}" for g in assignment.groups)])
     return out.getvalue()
 
 
@@ -51,15 +52,16 @@ def to_gradescope(result: SubmissionResult) -> str:
     return json.dumps(data, indent=2)
 
 
-def to_table(results: list[SubmissionResult], device: str, seed: int, sandbox: str, details: bool) -> str:
+def to_table(results: list[SubmissionResult], assignment: Assignment, device: str, seed: int, sandbox: str,
+             details: bool) -> str:
     """A plain-text table; with ``details``, the feedback of every check not passed."""
-    groups = [p.group for p in spec.PARTS]
+    groups = list(assignment.groups)
     header = ["student", "score", *groups, "status"]
     rows = [[r.student, f"{r.score:g}/{r.max_score:g}", *(f"{r.groups.get(g, 0.0):g}" for g in groups), r.status]
             for r in results]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     line = lambda row: "  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip()  # noqa: E731
-    out = [f"{spec.ASSIGNMENT}: {len(results)} submission(s), device {device}, seed {seed}, sandbox {sandbox}",
+    out = [f"{assignment.name}: {len(results)} submission(s), device {device}, seed {seed}, sandbox {sandbox}",
            line(header), line(["-" * w for w in widths]), *map(line, rows)]
     if details:
         for r in results:

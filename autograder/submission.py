@@ -1,9 +1,9 @@
-"""Loading a submission: find its notebooks, read them, pick the cells to run.
+"""Loading a submission of an assignment: find its notebooks, read them, pick the cells to run.
 
 Bad input never stops grading: a notebook that is missing, not JSON, empty or
-of an old format becomes a clear note, and the other notebook is still graded.
-Which cells are experiments or tests (not run when grading) comes from the
-SOURCE notebooks, never from anything in the submission.
+of an old format becomes a clear note, and the other notebooks are still
+graded. Which cells are experiments or tests (not run when grading) comes
+from the SOURCE notebooks, never from anything in the submission.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import feedback, spec
-from autograder.assignment import EXPERIMENT_ID_PREFIX, experiment_cell_ids
-from autograder.spec import COURSE_ROOT
+from autograder import feedback
+from autograder.assignment import Assignment
+from autograder.course import notebook_of
+from autograder.notebooks import EXPERIMENT_ID_PREFIX, experiment_cell_ids
 
 NOT_FOUND = "{notebook} was not found in {folder}: its parts score 0. Submit it under exactly that name."
 NOT_JSON = "{notebook} is not a valid notebook file ({detail}): its parts score 0. Re-download it from Jupyter (File → Download)."
@@ -45,10 +46,10 @@ class Submission:
     notebooks: dict[str, Path]  #: notebook name -> file, for those found
 
 
-def skipped_ids(course_root: Path, notebook: str) -> frozenset[str]:
+def skipped_ids(assignment: Assignment, notebook: str) -> frozenset[str]:
     """Cell ids not run when grading, read from the SOURCE notebook: experiments,
     and nbgrader's test cells (the checks replace them; in a release they are empty)."""
-    source = course_root / "source" / spec.ASSIGNMENT / notebook
+    source = assignment.source_dir / notebook
     if not source.exists():
         return frozenset()
     tests = {cell.get("id") for cell in nbformat.read(source, as_version=4).cells
@@ -65,22 +66,22 @@ def _nbgrader(cell) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
-def metadata_tampering(notebook, course_root: Path, name: str) -> list[tuple[int, str]]:
+def metadata_tampering(notebook, assignment: Assignment, name: str) -> list[tuple[int, str]]:
     """(cell index, what) for each change of a submitted notebook's grading
     metadata, judged against the SOURCE notebook (and the release): nbgrader
     flags or points changed, a grade_id the assignment does not have, a graded
     cell given an id that grading skips (an experiment's or a test's), a
     locked test cell edited. None of these changes a grade here (cells are
     told apart by the source's ids), but each is an attempt to."""
-    source = course_root / "source" / spec.ASSIGNMENT / name
+    source = assignment.source_dir / name
     if not source.exists():
         return []
     originals = nbformat.read(source, as_version=4).cells
-    release = course_root / "release" / spec.ASSIGNMENT / name
+    release = assignment.release_dir / name
     released = {c.get("id"): c for c in nbformat.read(release, as_version=4).cells} if release.exists() else {}
     by_id = {c.get("id"): c for c in originals}
     by_grade_id = {_nbgrader(c)["grade_id"]: c for c in originals if _nbgrader(c).get("grade_id")}
-    skipped = skipped_ids(course_root, name)
+    skipped = skipped_ids(assignment, name)
     found = []
     for index, cell in enumerate(notebook.get("cells", [])):
         meta, cell_id = _nbgrader(cell), cell.get("id")
@@ -102,7 +103,7 @@ def metadata_tampering(notebook, course_root: Path, name: str) -> list[tuple[int
     return found
 
 
-def load_notebook(name: str, path: Path | None, course_root: Path = COURSE_ROOT) -> LoadedNotebook:
+def load_notebook(name: str, path: Path | None, assignment: Assignment) -> LoadedNotebook:
     """Read a submitted notebook; on any problem, say what is wrong and what to do."""
     loaded = LoadedNotebook(name, path)
     if path is None or not path.is_file():
@@ -121,9 +122,9 @@ def load_notebook(name: str, path: Path | None, course_root: Path = COURSE_ROOT)
         return loaded
     if version and version < 4:
         loaded.notes.append(OLD_FORMAT.format(notebook=name, version=version))
-    for index, what in metadata_tampering(notebook, course_root, name):
+    for index, what in metadata_tampering(notebook, assignment, name):
         loaded.notes.append(feedback.TAMPERING_NOTE.format(where=f"{name}, cell {index}", what=what))
-    skip = skipped_ids(course_root, name)
+    skip = skipped_ids(assignment, name)
     for index, cell in enumerate(notebook.get("cells", [])):
         if cell.get("cell_type") != "code" or cell.get("id") in skip:
             continue
@@ -135,17 +136,21 @@ def load_notebook(name: str, path: Path | None, course_root: Path = COURSE_ROOT)
     return loaded
 
 
-def one_submission(path: Path) -> Submission:
+def one_submission(path: Path, assignment: Assignment) -> Submission:
     """A single student's submission: a notebook file, or their folder (which
-    may hold the notebooks directly or in an ``<assignment>/`` folder)."""
+    may hold the notebooks directly or in an ``<assignment>/`` folder). A
+    notebook file named otherwise than the assignment's notebooks is the one
+    its nbgrader cell ids say it is."""
     if path.is_file():
-        return Submission(_student_of(path.parent), path, {path.name: path})
-    if not _is_student_folder(path) and (path / spec.ASSIGNMENT).is_dir():
-        path = path / spec.ASSIGNMENT
-    return _student_folder(path)
+        notebook = notebook_of(path, assignment) or (assignment.notebooks[0] if len(assignment.notebooks) == 1
+                                                     else path.name)
+        return Submission(_student_of(path.parent, assignment), path, {notebook: path})
+    if not _is_student_folder(path, assignment) and (path / assignment.name).is_dir():
+        path = path / assignment.name
+    return _student_folder(path, assignment)
 
 
-def find_submissions(paths: list[Path]) -> list[Submission]:
+def find_submissions(paths: list[Path], assignment: Assignment) -> list[Submission]:
     """Expand notebooks, student folders and ``submitted/`` trees into submissions.
 
     A notebook file is a submission of that notebook alone; a folder holding
@@ -154,22 +159,22 @@ def find_submissions(paths: list[Path]) -> list[Submission]:
     """
     found: list[Submission] = []
     for path in map(Path, paths):
-        if path.is_file() or _is_student_folder(path) or (path / spec.ASSIGNMENT).is_dir():
-            found.append(one_submission(path))
+        if path.is_file() or _is_student_folder(path, assignment) or (path / assignment.name).is_dir():
+            found.append(one_submission(path, assignment))
         else:
-            found += [one_submission(child) for child in sorted(p for p in path.iterdir() if p.is_dir())]
+            found += [one_submission(child, assignment) for child in sorted(p for p in path.iterdir() if p.is_dir())]
     return found
 
 
-def _is_student_folder(path: Path) -> bool:
-    return any((path / name).exists() for name in spec.NOTEBOOKS)
+def _is_student_folder(path: Path, assignment: Assignment) -> bool:
+    return path.name == assignment.name or any((path / name).exists() for name in assignment.notebooks)
 
 
-def _student_folder(folder: Path) -> Submission:
-    notebooks = {name: folder / name for name in spec.NOTEBOOKS if (folder / name).exists()}
-    return Submission(_student_of(folder), folder, notebooks)
+def _student_folder(folder: Path, assignment: Assignment) -> Submission:
+    notebooks = {name: folder / name for name in assignment.notebooks if (folder / name).exists()}
+    return Submission(_student_of(folder, assignment), folder, notebooks)
 
 
-def _student_of(folder: Path) -> str:
+def _student_of(folder: Path, assignment: Assignment) -> str:
     folder = folder.resolve()
-    return folder.parent.name if folder.name == spec.ASSIGNMENT else folder.name
+    return folder.parent.name if folder.name == assignment.name else folder.name

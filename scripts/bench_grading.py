@@ -84,12 +84,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from scripts.build_submissions import NOTEBOOKS, build, read_edits  # noqa: E402
+from scripts.build_submissions import build, notebooks_of, read_edits  # noqa: E402
 
 ASSIGNMENT = "pytorch_vfa"
+NOTEBOOKS = notebooks_of(ASSIGNMENT)
 ONECELL = "bench_onecell"
-EXAMPLES = ROOT / "examples" / "students"
-FIXTURES = ROOT / "tests" / "fixtures" / "submissions"
+EXAMPLES = ROOT / "examples" / "students" / ASSIGNMENT
+FIXTURES = ROOT / "tests" / "fixtures" / "submissions" / ASSIGNMENT
 # Both notebooks among the first six; then the rest of the fixtures, alphabetically.
 PREFERRED_FIXTURES = ("td-error-as-loss", "wrong-dtype", "no-divergence", "grad-accumulation",
                       "sarsa-uses-max", "error")
@@ -172,8 +173,6 @@ def run(cmd: list[str], *, cwd: Path, env: dict, timeout: float, what: str) -> t
 def environment() -> dict:
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")  # as the Makefile: one torch thread on small shared machines
-    # nbgrader imports autograder (its preprocessor), its kernels import solutions: from this checkout.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.pop("PYTHONSTARTUP", None)
     return env
 
@@ -213,6 +212,8 @@ def make_course(root: Path, submitted: Path, onecell_student: str, env: dict) ->
     root.mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
     shutil.copytree(ROOT / "source" / ASSIGNMENT, root / "source" / ASSIGNMENT)
+    for folder in ("assignments", "solutions"):  # the course's plug-ins and reference, for the in-kernel checks
+        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     onecell = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("pass")])
     (root / "source" / ONECELL).mkdir(parents=True)
     nbformat.write(onecell, str(root / "source" / ONECELL / "onecell.ipynb"))
@@ -310,7 +311,7 @@ def nbgrader_breakdown(student: dict) -> dict:
 
 def autograder_batch(submitted: Path, tmp: Path, env: dict, jobs: int, sandbox: str, timeout: float) -> dict:
     cmd = [sys.executable, "-m", "autograder", "grade", str(submitted), "--format", "json", "--no-cache",
-           "--jobs", str(jobs), "--sandbox", sandbox]
+           "--jobs", str(jobs), "--sandbox", sandbox, "--course-root", str(ROOT), "--assignment", ASSIGNMENT]
     done, wall, _ = run(cmd, cwd=tmp, env=env, timeout=timeout,
                         what=f"autograder grade --jobs {jobs} --sandbox {sandbox}")
     report = json.loads(done.stdout)
@@ -320,19 +321,20 @@ def autograder_batch(submitted: Path, tmp: Path, env: dict, jobs: int, sandbox: 
             "status": {s["student"]: s["status"] for s in report["submissions"]}}
 
 
-# Runs in its own process: the real grading code, timed from outside its functions.
+# Runs in its own process: the real grading code, timed by the engine's own hooks (autograder.timing).
 DRIVER = r'''
 import json, statistics, sys, time
 from pathlib import Path
 
-import pytest
-
-from autograder import grading
+from autograder import grading, timing
+from autograder.course import find_course
 from autograder.submission import find_submissions
 from autograder.worker import client
 
-submitted, sandbox, zygote_repeats, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+submitted, sandbox, zygote_repeats, out, root, name = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], \
+    sys.argv[6], sys.argv[7]
 modes = sys.argv[5].split(",")
+assignment = find_course(Path(root)).assignment(name)
 clock = time.perf_counter
 
 
@@ -344,7 +346,7 @@ print(f"{time.perf_counter() - started:.6f} {'torch._dynamo' in sys.modules}", f
 
 
 def lone_zygote(mode):
-    t0 = clock(); host = client.ZygoteHost(mode); host.wait_ready(); t1 = clock()
+    t0 = clock(); host = client.ZygoteHost(assignment.worker_code(), mode); host.wait_ready(); t1 = clock()
     ready = t1 - t0; zygote = host.zygote(); fork = clock() - t1; t1 = clock()
     session = client.NotebookSession(zygote, [{"index": 0, "id": None, "source": "pass"}], 10.0)
     session.start(); t2 = clock()
@@ -369,28 +371,29 @@ for _ in range(zygote_repeats):
     for mode in modes:
         zygotes[mode].append(lone_zygote(mode))
 
-records, current, stack = [], None, []
+records, current, finished = [], None, []  # finished: (start, end) of phases not yet inside an outer one
+LABELS = {"zygote wait": "zygote wait", "teardown": "teardown", "notebook execution": "notebook execution",
+          "probes (worker)": "probes (worker)"}
 
 
-def exclusive(category, function):
-    def timed(*args, **kwargs):
-        started = clock(); stack.append(0.0)
-        try:
-            return function(*args, **kwargs)
-        finally:
-            took = clock() - started; inner = stack.pop()
-            if current is not None:
-                current[category] = current.get(category, 0.0) + took - inner
-            if stack:
-                stack[-1] += took
-    return timed
+def on_phase(name, started, ended):
+    """Exclusive time per phase: a phase's time minus the phases that ran inside it."""
+    global current
+    if current is None:
+        current = {"checks": {}, "t0": started}
+    inner = [(s, e) for s, e in finished if s >= started and e <= ended]
+    for interval in inner:
+        finished.remove(interval)
+    finished.append((started, ended))
+    if name == "zygote wait":
+        current["t0"] = max(current["t0"], ended)  # pytest starts once the submission's zygote is there
+    if name == "submission":
+        current["submission_total"] = ended - started
+    if name in LABELS:
+        current[LABELS[name]] = current.get(LABELS[name], 0.0) + (ended - started) - sum(e - s for s, e in inner)
 
 
-client.ZygoteHost.wait_ready = exclusive("zygote wait", client.ZygoteHost.wait_ready)
-client.ZygoteHost.fork_zygote = exclusive("zygote wait", client.ZygoteHost.fork_zygote)
-client.Zygote.close = exclusive("teardown", client.Zygote.close)
-client.NotebookSession.start = exclusive("notebook execution", client.NotebookSession.start)
-client.NotebookSession.probe = exclusive("probes (worker)", client.NotebookSession.probe)
+timing.listen(on_phase)
 
 
 class Timing:
@@ -417,37 +420,16 @@ class Timing:
         current["in tests"] = current.get("in tests", 0.0) + took
 
 
-_main = pytest.main
-pytest.main = lambda args, plugins=None: _main(args, plugins=[*(plugins or []), Timing()])
-_grade = grading.grade_submission
-
-
-def grade_submission(submission, options, zygote=None):
-    global current
-    started = clock()
-    current = {"student": submission.student, "checks": {}, "t0": started}
-    if callable(zygote):  # the pool's zygote: pytest's start-up is timed from when it is there
-        make = zygote
-
-        def zygote():
-            made = make()
-            current["t0"] = clock()
-            return made
-    result = _grade(submission, options, zygote)
-    current["total"] = clock() - started
-    current["duration_s"] = result.duration_s
-    current.update(status=result.status, score=result.score, graded_checks=len(result.checks), error=result.error)
-    records.append(current)
-    current = None
-    return result
-
-
-grading.grade_submission = grade_submission
-options = grading.Options(sandbox=sandbox, device="cpu")
-submissions = find_submissions([Path(submitted)])
+options = grading.Options(assignment, sandbox=sandbox, device="cpu", plugins=(Timing(),))
+submissions = find_submissions([Path(submitted)], assignment)
 started = clock()
-for _ in grading.grade_batch(submissions, options, 1):
-    pass
+for result in grading.grade_batch(submissions, options, 1):
+    record = current
+    record["total"] = record.pop("submission_total", None) or result.duration_s
+    record.update(student=result.student, duration_s=result.duration_s, status=result.status, score=result.score,
+                  graded_checks=len(result.checks), error=result.error)
+    records.append(record)
+    current, finished = None, []
 Path(out).write_text(json.dumps({"zygotes": zygotes, "records": records, "batch": clock() - started}))
 '''
 
@@ -472,12 +454,12 @@ def import_costs(tmp: Path, env: dict, repeats: int) -> dict[str, float]:
 
 
 def code_fingerprint() -> str:
-    """A hash of what the graders run (autograder/, solutions/, source/, the nbgrader config): a
+    """A hash of what the graders run (autograder/, assignments/, solutions/, source/, the nbgrader config): a
     change in the middle of a run (someone editing the checkout) would mix two versions."""
     import hashlib
 
     digest = hashlib.sha256()
-    for top in ("autograder", "solutions", "source"):
+    for top in ("autograder", "assignments", "solutions", "source"):
         for path in sorted((ROOT / top).rglob("*")):
             if path.is_file() and path.suffix in (".py", ".ipynb"):
                 digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
@@ -752,7 +734,8 @@ def main(argv: list[str] | None = None) -> int:
         driver = tmp / "ag_timing_driver.py"
         driver.write_text(DRIVER)
         timing = tmp / "ag_timing.json"
-        run([sys.executable, str(driver), str(tmp / "submitted"), modes[0], "3", str(timing), ",".join(modes)],
+        run([sys.executable, str(driver), str(tmp / "submitted"), modes[0], "3", str(timing), ",".join(modes),
+             str(ROOT), ASSIGNMENT],
             cwd=tmp, env=env, timeout=ag_timeout + 120, what="instrumented autograder run")
         results["driver"] = json.loads(timing.read_text())
         broken = {r["student"]: r["error"] for r in results["driver"]["records"] if not r["graded_checks"] or not r["checks"]}

@@ -37,9 +37,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # `solutions` without an installed package
-import solutions  # noqa: E402
-from solutions import ValueFunction  # noqa: E402
+sys.path.insert(0, str(ROOT))  # the course's reference, `solutions.pytorch_vfa`
+import solutions.pytorch_vfa as solutions  # noqa: E402
+from solutions.pytorch_vfa import ValueFunction  # noqa: E402
 
 NOTEBOOK = ROOT / "source" / "pytorch_vfa" / "value_approximation.ipynb"
 TD0_CELL, SARSA_CELL = "td0-vectorised-runner", "sarsa-vectorised-runner"

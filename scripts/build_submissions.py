@@ -1,7 +1,8 @@
-"""Build student-like submissions: the instructor notebooks with some cells rewritten.
+"""Build student-like submissions: an assignment's instructor notebooks with some cells rewritten.
 
-An edit file (``tests/fixtures/submissions/*.py``, ``examples/students/*.py``)
-is a student's version of a few functions, in percent format::
+An edit file (``tests/fixtures/submissions/<assignment>/*.py``,
+``examples/students/<assignment>/*.py``) is a student's version of a few
+functions, in percent format; the folder it lies in names the assignment::
 
     # notebook: value_approximation.ipynb   (optional: the only notebook to write)
     # expect: td0.update=td-error-as-loss   (tests only; or: all)
@@ -13,7 +14,7 @@ is a student's version of a few functions, in percent format::
 Each section replaces (or deletes) the solution cell that defines that name in
 the SOURCE notebook, so submissions follow the notebooks as they change.
 
-    python scripts/build_submissions.py examples/students out/examples/submitted
+    python scripts/build_submissions.py examples/students/pytorch_vfa out/examples/submitted
 """
 
 from __future__ import annotations
@@ -26,18 +27,21 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "source" / "pytorch_vfa"
-RELEASE = ROOT / "release" / "pytorch_vfa"
-NOTEBOOKS = ("pytorch_basics.ipynb", "value_approximation.ipynb")
 _SECTION = re.compile(r"^# %% (replaces|deletes): (\w+)\s*$", re.MULTILINE)
+
+
+def notebooks_of(assignment: str) -> tuple[str, ...]:
+    """The assignment's notebooks, as its source folder holds them."""
+    return tuple(sorted(p.name for p in (ROOT / "source" / assignment).glob("*.ipynb")))
 
 
 @dataclass
 class Edits:
-    """A submission described as edits of the instructor notebooks."""
+    """A submission described as edits of an assignment's instructor notebooks."""
 
     name: str
-    notebooks: tuple[str, ...] = NOTEBOOKS
+    assignment: str
+    notebooks: tuple[str, ...] = ()
     expect: dict[str, str] = field(default_factory=dict)  #: check name -> diagnosis code
     release: bool = False
     edits: list[tuple[str, str, str]] = field(default_factory=list)  #: (action, name, new source)
@@ -47,7 +51,7 @@ def read_edits(path: Path) -> Edits:
     text = path.read_text()
     first = _SECTION.search(text)
     header = text[: first.start()] if first else text
-    result = Edits(path.stem)
+    result = Edits(path.stem, path.parent.name, notebooks_of(path.parent.name))
     notebook = re.search(r"^# notebook: (\S+)", header, re.MULTILINE)
     if notebook:
         result.notebooks = (notebook.group(1),)
@@ -66,18 +70,20 @@ def _defines(source: str, name: str) -> bool:
     return re.search(rf"^(def|class) {name}\b", source, re.MULTILINE) is not None
 
 
-def build(edits: Edits, dest: Path) -> Path:
-    """Write the submission into ``dest/<name>/pytorch_vfa/``; return that folder."""
-    folder = dest / edits.name / "pytorch_vfa"
+def build(edits: Edits, dest: Path, notebooks: tuple[str, ...] | None = None) -> Path:
+    """Write the submission into ``dest/<name>/<assignment>/``; return that folder.
+    ``notebooks``: write these instead of the edits' own (the others untouched)."""
+    folder = dest / edits.name / edits.assignment
     folder.mkdir(parents=True, exist_ok=True)
-    for notebook in edits.notebooks:
-        nb = nbformat.read((RELEASE if edits.release else SOURCE) / notebook, as_version=4)
+    for notebook in notebooks or edits.notebooks:
+        start = ROOT / ("release" if edits.release else "source") / edits.assignment / notebook
+        nb = nbformat.read(start, as_version=4)
         for action, name, body in edits.edits:
             index = next((i for i, cell in enumerate(nb.cells)
                           if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")
                           and _defines(cell.source, name)), None)
             if index is None:
-                continue  # defined in the other notebook
+                continue  # defined in another notebook
             if action == "deletes":
                 del nb.cells[index]
             else:
@@ -92,6 +98,6 @@ def build_all(edit_dir: Path, dest: Path) -> list[Path]:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: python scripts/build_submissions.py EDITS_DIR DEST")
+        sys.exit("usage: python scripts/build_submissions.py EDITS_DIR/<assignment> DEST")
     for folder in build_all(Path(sys.argv[1]), Path(sys.argv[2])):
         print(f"built {folder.relative_to(Path.cwd()) if folder.is_relative_to(Path.cwd()) else folder}")

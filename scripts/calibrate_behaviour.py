@@ -2,8 +2,8 @@
 
 A run that does not replay the spec's random draws gets half the points when
 it behaves as the algorithm must on ``probes.RandomWalk`` (see the comments
-next to ``WALK_TD0_RMS_LIMIT`` in ``autograder/checks/test_td0.py`` and
-``WALK_SARSA_BAR`` in ``autograder/checks/test_q.py``). This script measures,
+next to ``WALK_TD0_RMS_LIMIT`` in ``assignments/pytorch_vfa/checks/test_td0.py``
+and ``WALK_SARSA_BAR`` in ``assignments/pytorch_vfa/checks/test_q.py``). This script measures,
 over seeds, how often correct code (the reference) fails those limits, and how
 often known broken runs pass them, through the very probes and judgements the
 checks use (``framework.run_reference``: the same data encoding as a worker)::
@@ -20,20 +20,37 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-import solutions
-from autograder.checks.framework import Case, run_reference
-from autograder.checks.test_q import WALK_SARSA, WALK_SARSA_BAR, WALK_SARSA_EPISODES, sarsa_walk_score
-from autograder.checks.test_td0 import WALK_TD0, WALK_TD0_RMS_LIMIT, td0_walk_error, walk_values
-from autograder.mistakes import MISTAKES, mistaken_apis, reference_api, reference_with
-from autograder.probes import Api
-from solutions.control import q_values
-from solutions.td import td_target
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the course's assignments/ and solutions/
+
+import solutions.pytorch_vfa as solutions  # noqa: E402
+from assignments.pytorch_vfa.checks.test_q import WALK_SARSA, WALK_SARSA_BAR, WALK_SARSA_EPISODES, \
+    sarsa_walk_score  # noqa: E402
+from assignments.pytorch_vfa.checks.test_td0 import WALK_TD0, WALK_TD0_RMS_LIMIT, td0_walk_error, \
+    walk_values  # noqa: E402
+from assignments.pytorch_vfa.mistakes import MISTAKES  # noqa: E402
+from autograder.checks import framework  # noqa: E402
+from autograder.checks.framework import Case  # noqa: E402
+from autograder.checks.reference import reference_of  # noqa: E402
+from autograder.course import find_course  # noqa: E402
+from autograder.worker.api import Api  # noqa: E402
+from solutions.pytorch_vfa.control import q_values  # noqa: E402
+from solutions.pytorch_vfa.td import td_target  # noqa: E402
+
+REFERENCE = reference_of(find_course(ROOT).assignment("pytorch_vfa"))
+reference_api, reference_with, mistaken_apis = REFERENCE.api, REFERENCE.with_overrides, REFERENCE.mistaken_apis
+
+
+def run_reference(case: Case, api: Api, seed: int):
+    return framework.run_reference(case, api, seed, REFERENCE)
 
 
 # --- broken runs that mistakes.py does not hold -----------------------------------------

@@ -46,7 +46,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scripts.bench_grading import kill_tree  # noqa: E402
-from scripts.build_submissions import NOTEBOOKS, SOURCE, build, read_edits  # noqa: E402
+from scripts.build_submissions import build, notebooks_of, read_edits  # noqa: E402
+
+ASSIGNMENT = "pytorch_vfa"
+NOTEBOOKS, SOURCE = notebooks_of(ASSIGNMENT), ROOT / "source" / ASSIGNMENT
+PROBES = f"assignments.{ASSIGNMENT}.probes"
 
 GIB = 2**30
 HOG_CELL = ("# gpu-hog: a cell that asks for far more memory than a worker may have\n"
@@ -126,7 +130,7 @@ stage = sys.argv[1]
 import torch
 if stage != "import-torch":  # the zygote's preload, as for a machine without GPU or with one
     from autograder.worker import zygote
-    zygote.preload(gpu=stage == "preload-gpu")
+    zygote.preload(sys.argv[2], gpu=stage == "preload-gpu")
 def target(fd):
     try:
         return os.readlink(f"/proc/self/fd/{fd}")
@@ -164,12 +168,13 @@ def fork_safety() -> dict:
     results = {}
     for stage, nvml in (("import-torch", "0"), ("preload-cpu", "0"), ("preload-gpu", "0"), ("preload-gpu", "1")):
         env = {**os.environ, "PYTORCH_NVML_BASED_CUDA_CHECK": nvml}
-        code, out, err, _ = run([sys.executable, "-c", _FORK, stage], timeout=120, env=env)
+        code, out, err, _ = run([sys.executable, "-c", _FORK, stage, PROBES], timeout=120, env=env)
         results[f"{stage} nvml={nvml}"] = out.strip() or f"exit {code}: {err[-500:]}"
     for mode in ("bwrap", "process") if bwrap_available() else ("process",):
         code, out, err, _ = run([sys.executable, "-c", f"""
+from autograder.course import find_course
 from autograder.worker.client import Zygote
-zygote = Zygote({mode!r})
+zygote = Zygote(find_course({str(ROOT)!r}).assignment({ASSIGNMENT!r}).worker_code(), {mode!r})
 try:
     worker = zygote.spawn()
     reply = worker.request({{"kind": "cell", "cell": {{"index": 0, "id": "x", "source": {_CELL!r}}},
@@ -188,16 +193,16 @@ finally:
 def build_batch(dest: Path) -> dict[str, dict[str, str]]:
     """The submissions; returns each fixture's expected ``check -> code``."""
     expected = {}
-    for path in sorted((ROOT / "examples" / "students").glob("*.py")):
+    for path in sorted((ROOT / "examples" / "students" / ASSIGNMENT).glob("*.py")):
         build(read_edits(path), dest)
-    for path in sorted((ROOT / "tests" / "fixtures" / "submissions").glob("*.py")):
+    for path in sorted((ROOT / "tests" / "fixtures" / "submissions" / ASSIGNMENT).glob("*.py")):
         edits = read_edits(path)
         build(edits, dest)
         expected[edits.name] = edits.expect
     import nbformat
 
     for name in ("instructor", "gpu-hog"):
-        folder = dest / name / "pytorch_vfa"
+        folder = dest / name / ASSIGNMENT
         folder.mkdir(parents=True)
         for notebook in NOTEBOOKS:
             shutil.copy(SOURCE / notebook, folder / notebook)
@@ -211,7 +216,8 @@ def build_batch(dest: Path) -> dict[str, dict[str, str]]:
 
 def grade(batch: Path, device: str, sandbox: str, jobs: int, out: Path) -> dict:
     report = out / f"grades-{device}-{sandbox}.json"
-    code, _, err, wall = run([sys.executable, "-m", "autograder.cli", "grade", str(batch), "--device", device,
+    code, _, err, wall = run([sys.executable, "-m", "autograder.cli", "grade", str(batch), "--assignment",
+                              ASSIGNMENT, "--course-root", str(ROOT), "--device", device,
                               "--sandbox", sandbox, "--jobs", str(jobs), "--timeout", "5", "--no-cache",
                               "--format", "json", "--output", str(report)], timeout=600)
     (out / f"grades-{device}-{sandbox}.log").write_text(err)
@@ -245,7 +251,7 @@ def differences(a: dict, b: dict) -> tuple[list[str], list[str]]:
 
 def unmet_expectations(report: dict, expected: dict[str, dict[str, str]]) -> list[str]:
     """Fixtures whose expected codes did not come out (the test suite's full rules are in
-    tests/autograder/test_diagnoses.py; this is the summary that fits a device run)."""
+    tests/assignments/pytorch_vfa/test_diagnoses.py; this is the summary that fits a device run)."""
     found = []
     for student, expect in expected.items():
         checks = {c["name"]: c for c in report[student]["checks"]}
@@ -268,7 +274,7 @@ def run_notebook(path: Path) -> dict:
     import nbformat
 
     import autograder.in_kernel as in_kernel
-    from autograder.worker.runtime import strip_magics
+    from autograder.worker.cells import strip_magics
 
     scores: list[float] = []
     real = in_kernel.run_checks

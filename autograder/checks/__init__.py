@@ -1,5 +1,21 @@
-"""The checks: a pytest suite, one test per check, run against one submission.
+"""The check-authoring API, and the pytest plugin that runs an assignment's checks.
 
-``pytest autograder/checks --submission PATH`` shows pytest's own output;
-``autograder grade`` drives the same suite and turns it into reports.
+An assignment's check files (``assignments/<name>/checks/test_*.py``) import
+what they need from here::
+
+    from autograder.checks import Case, FLOAT32_STEP, call, check
+
+    @check("td0.target", group="td0", points=4, function="td_target")
+    def test_td_target(ctx):
+        ctx.grade([Case("td_target", {...}, call("td_target", ...), FLOAT32_STEP)])
+
+``pytest assignments/<name>/checks --submission PATH`` runs them with pytest's
+own output (:mod:`autograder.checks.pytest_plugin`); ``autograder grade``
+drives the same suite and turns it into reports.
 """
+
+from autograder.checks.framework import PARTIAL_FOR_FORM, Case, CheckContext, CheckSpec, Outcome, call, check, show
+from autograder.compare import EXACT, FLOAT32_RUN, FLOAT32_STEP, Tolerance
+
+__all__ = ["Case", "CheckContext", "CheckSpec", "EXACT", "FLOAT32_RUN", "FLOAT32_STEP", "Outcome",
+           "PARTIAL_FOR_FORM", "Tolerance", "call", "check", "show"]

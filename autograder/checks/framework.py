@@ -4,6 +4,7 @@ A check is a list of :class:`Case` s (one probe call each). The student's
 result comes from the worker; the expected one from the same probe on the
 reference, here; on a mismatch the same probe runs on each known mistake of
 the graded function, and the one the student matches names the diagnosis.
+Nothing here names an assignment: a check gets its own through its context.
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ from typing import Any, Callable
 import pytest
 import torch
 
-from autograder import feedback, probes, spec
+from autograder import feedback
+from autograder.assignment import Assignment, Part
+from autograder.checks.reference import Reference, reference_of
 from autograder.compare import EXACT, Comparison, Tolerance, compare, describe
-from autograder.mistakes import mistaken_apis, reference_api, reference_with
 from autograder.results import CheckResult
-from autograder.worker import runtime, wire
+from autograder.worker import api as probe_api
+from autograder.worker import wire
+from autograder.worker.cells import describe_exception
 from autograder.worker.client import tampering_of
+from autograder.worker.seeding import seed_everything
 
 PARTIAL_FOR_FORM = 0.5  #: share of a case's points for right values in the wrong shape/dtype/device
 
@@ -75,10 +80,6 @@ class CheckSpec:
     function: str  #: the graded name, for feedback and known mistakes
     time_limit: float = 10.0
 
-    @property
-    def part(self) -> spec.Part:
-        return spec.GROUPS[self.group]
-
 
 def check(name: str, *, group: str, points: float, function: str, time_limit: float = 10.0):
     """Declare a test function as a check (read by the plugin in conftest)."""
@@ -117,28 +118,29 @@ _REFERENCE_RUNS: dict[tuple, Outcome] = {}
 REFERENCE_RUNS_KEPT = 20_000  #: a bound on memory (a full run of all checks needs a few hundred)
 
 
-def run_reference(case: Case, api: probes.Api, seed: int) -> Outcome:
-    """Run a probe on the grader's side, through the same data encoding as the
-    worker's; the result of a fixed API is computed once and reused."""
+def run_reference(case: Case, api: probe_api.Api, seed: int, reference: Reference) -> Outcome:
+    """Run a probe of ``reference``'s assignment on the grader's side, through
+    the same data encoding as the worker's; the result of a fixed API is
+    computed once and reused."""
     if api._cache_key is None:
-        return _run_reference(case, api, seed)
+        return _run_reference(case, api, seed, reference)
     key = (api._cache_key, case.probe, hashlib.blake2b(wire.dumps(case.args), digest_size=16).digest(), seed)
     outcome = _REFERENCE_RUNS.get(key)
     if outcome is None:
         if len(_REFERENCE_RUNS) >= REFERENCE_RUNS_KEPT:
             _REFERENCE_RUNS.clear()
-        outcome = _REFERENCE_RUNS[key] = _run_reference(case, api, seed)
+        outcome = _REFERENCE_RUNS[key] = _run_reference(case, api, seed, reference)
     return outcome
 
 
-def _run_reference(case: Case, api: probes.Api, seed: int) -> Outcome:
-    runtime.seed_everything(seed)
+def _run_reference(case: Case, api: probe_api.Api, seed: int, reference: Reference) -> Outcome:
+    seed_everything(seed)
     try:
-        value = probes.run(case.probe, api, **case.args)
-    except probes.Missing as exc:
+        value = probe_api.run(reference.probes, case.probe, api, **case.args)
+    except probe_api.Missing as exc:
         return Outcome("missing", error={"type": "NameError", "message": str(exc)})
     except Exception as exc:  # noqa: BLE001 - a known mistake may legitimately crash
-        return Outcome("error", error=runtime.describe_exception(exc))
+        return Outcome("error", error=describe_exception(exc))
     return Outcome("ok", wire.loads(wire.dumps(value)))
 
 
@@ -159,9 +161,10 @@ def device_error(case: Case, outcome: Outcome) -> bool:
 
 @dataclass
 class CheckContext:
-    """Everything a check needs: the submission's worker, the reference, the seed."""
+    """Everything a check needs: its assignment, the submission's worker, the reference, the seed."""
 
     spec: CheckSpec
+    assignment: Assignment
     student: Callable[[Case, int], Outcome]  #: runs a case in the submission's worker
     seed: int
     device: str
@@ -170,12 +173,22 @@ class CheckContext:
     diagnosed: dict[str, tuple[str, Callable]] = field(default_factory=dict)
     result: CheckResult | None = None
     on_result: Callable[[CheckResult], None] = lambda result: None
-    _reference: probes.Api = field(default_factory=reference_api)
+
+    def __post_init__(self) -> None:
+        self.reference = reference_of(self.assignment)
+        self._reference = self.reference.api()
+
+    @property
+    def part(self) -> Part:
+        return self.assignment.part(self.spec.group)
+
+    def run_reference(self, case: Case, api: probe_api.Api) -> Outcome:
+        return run_reference(case, api, self.seed, self.reference)
 
     def variant_outcomes(self, code: str, cases: list[Case]) -> list[Outcome]:
         """The first known mistake with this code, run on every case."""
-        api = next(api for mistake, _, api in mistaken_apis(self.spec.function) if mistake == code)
-        return [run_reference(case, api, self.seed) for case in cases]
+        api = next(api for mistake, _, api in self.reference.mistaken_apis(self.spec.function) if mistake == code)
+        return [self.run_reference(case, api) for case in cases]
 
     def grade(self, cases: list[Case], diagnose: Callable[..., str | None] | None = None,
               behaviour: Callable[..., tuple[float, str] | None] | None = None) -> CheckResult:
@@ -186,7 +199,7 @@ class CheckContext:
         ``behaviour(ctx, cases, got)`` may give partial credit, as (share of
         the points, note), to a result that does not replay the reference but
         behaves as the algorithm must (calibrated: see the check)."""
-        expected = [run_reference(case, self._reference, self.seed) for case in cases]
+        expected = [self.run_reference(case, self._reference) for case in cases]
         for case, outcome in zip(cases, expected):
             if outcome.kind != "ok":
                 raise RuntimeError(f"the reference failed on {case.call}: {outcome.error}")
@@ -253,10 +266,10 @@ class CheckContext:
 
     def _tampered(self, tampering: list[str]) -> CheckResult:
         """No points for a check whose probes saw the student's code tamper with the grading."""
-        s, part = self.spec, self.spec.part
+        s, part = self.spec, self.part
         where = feedback.WHERE_TEMPLATE.format(function=s.function, notebook=part.notebook, part=part.number,
                                                title=part.title)
-        text = feedback.TAMPERING_TEMPLATE.format(name=s.name, max_score=s.points, explanation=feedback.explain(
+        text = feedback.TAMPERING_TEMPLATE.format(name=s.name, max_score=s.points, explanation=self._explain(
             "tampering"), what="; ".join(tampering), where=where)
         return CheckResult(s.name, s.group, 0.0, s.points, "failed", "tampering", text)
 
@@ -272,8 +285,8 @@ class CheckContext:
         wrong = {name: version for name, (_, version) in named.items() if version is not None}
         trials = [{name: version} for name, version in wrong.items()] + ([wrong] if len(wrong) > 1 else [])
         for overrides in trials:
-            api = reference_with(overrides)
-            if all(self._agrees(cases[i], got[i], run_reference(cases[i], api, self.seed)) for i in failing):
+            api = self.reference.with_overrides(overrides)
+            if all(self._agrees(cases[i], got[i], self.run_reference(cases[i], api)) for i in failing):
                 return self._credit_note(list(overrides))
         return None
 
@@ -288,10 +301,10 @@ class CheckContext:
         case it can tell apart, it is remembered, so that the functions
         calling this one are not charged for it again."""
         best, best_count, best_wrong, best_complete = None, 0, None, False
-        for code, wrong, api in mistaken_apis(self.spec.function):
+        for code, wrong, api in self.reference.mistaken_apis(self.spec.function):
             matched, complete = 0, True
             for i in failing:
-                theirs = run_reference(cases[i], api, self.seed)
+                theirs = self.run_reference(cases[i], api)
                 if self._agrees(cases[i], expected[i], theirs):
                     continue  # this case cannot tell the mistake from the reference
                 if self._agrees(cases[i], got[i], theirs):
@@ -320,22 +333,27 @@ class CheckContext:
         if status == "passed":
             text = feedback.PASSED_TEMPLATE.format(name=s.name, score=score, max_score=s.points) + note
             return CheckResult(s.name, s.group, score, s.points, status, None, text)
-        part = s.part
+        part = self.part
         where = feedback.WHERE_TEMPLATE.format(function=s.function, notebook=part.notebook, part=part.number,
                                                title=part.title)
         context = dict(name=s.name, score=score, max_score=s.points, status=status, call=case.call,
-                       comparison=_comparison_text(out, comparison), where=where, function=s.function,
+                       comparison=_comparison_text(out, comparison, self.assignment.result_fields), where=where,
+                       function=s.function,
                        time_limit=self.time_limit or s.time_limit, error=_error_text(out))
         if code == "missing" and out is not None and (out.error or {}).get("type") == "MissingNotebook":
             code_text = feedback.MISSING_NOTEBOOK.format(notebook=part.notebook)
         else:
-            code_text = feedback.explain(code, **context) if code else ""
+            code_text = self._explain(code, **context) if code else ""
         if code:
             text = feedback.CHECK_TEMPLATE.format(diagnosis=code, explanation=code_text,
                                                   **context)
         else:
             text = feedback.CHECK_TEMPLATE_NO_DIAGNOSIS.format(**context)
         return CheckResult(s.name, s.group, score, s.points, status, code, text + note)
+
+
+    def _explain(self, code: str, **context: object) -> str:
+        return feedback.explain(code, self.assignment.diagnoses, **context)
 
 
 def _error_text(out: Outcome | None) -> str:
@@ -347,9 +365,9 @@ def _error_text(out: Outcome | None) -> str:
     return f"{error.get('type', 'an error')}: {error.get('message', '')}{line}"
 
 
-def _comparison_text(out: Outcome, comparison: Comparison | None) -> str:
+def _comparison_text(out: Outcome, comparison: Comparison | None, fields: dict[str, str]) -> str:
     if out.kind == "ok" and comparison is not None:
-        return f"Expected vs got: {feedback.humanize(comparison.message)}"
+        return f"Expected vs got: {feedback.humanize(comparison.message, fields)}"
     if out.kind == "error":
         return f"Got: {_error_text(out)}"
     if out.kind == "timeout":

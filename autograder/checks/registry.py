@@ -1,22 +1,36 @@
-"""Every check of the suite, found by its ``@check`` marker, in report order."""
+"""Every check of an assignment, found by its ``@check`` marker, in report order."""
 
 from __future__ import annotations
 
 import importlib
 from typing import Callable
 
+from autograder.assignment import Assignment
 from autograder.checks.framework import CheckSpec
 
-MODULES = ("test_tensors", "test_networks", "test_autograd", "test_td0", "test_q", "test_baird")
+
+def check_modules(assignment: Assignment) -> list[str]:
+    """The module names of an assignment's check files (``checks/test_*.py``), as pytest imports them."""
+    package = f"{assignment.package}.{assignment.checks}"
+    return [f"{package}.{path.stem}" for path in sorted(assignment.checks_dir.glob("test_*.py"))]
 
 
-def all_checks() -> list[tuple[CheckSpec, Callable]]:
-    """(spec, check function) for every check, part by part."""
+def all_checks(assignment: Assignment) -> list[tuple[CheckSpec, Callable]]:
+    """(spec, check function) for every check of ``assignment``, part by part."""
     found = []
-    for name in MODULES:
-        module = importlib.import_module(f"autograder.checks.{name}")
+    for name in check_modules(assignment):
+        module = importlib.import_module(name)
         for attribute in vars(module).values():
             for mark in getattr(attribute, "pytestmark", []):
-                if mark.name == "check" and callable(attribute):
+                if mark.name == "check" and callable(attribute) and getattr(attribute, "__module__", None) == name:
                     found.append((mark.args[0], attribute))
-    return found
+    order = {group: i for i, group in enumerate(assignment.groups)}
+    return sorted(found, key=lambda item: order.get(item[0].group, len(order)))  # stable: file order within a part
+
+
+def points_by_group(assignment: Assignment) -> dict[str, float]:
+    """Each part's points: the sum of its checks' (declared once, in ``@check``)."""
+    totals = {group: 0.0 for group in assignment.groups}
+    for meta, _ in all_checks(assignment):
+        totals[meta.group] = totals.get(meta.group, 0.0) + meta.points
+    return totals

@@ -1,7 +1,16 @@
 """Running a submission's code in a separate process that only exchanges data.
 
-``wire``: the data-only encoding of everything that crosses the process
-boundary. ``zygote``: a pre-warmed parent (torch imported once) that forks one
-worker per notebook. ``runtime``: what runs inside a worker. ``client``: the
-grader's handle on a worker.
+Inside a worker (and copied into its sandbox, :mod:`staging`): ``api`` (what
+an assignment's probes import), ``serve`` (a worker's loop), ``cells`` (running
+a student's cell), ``probing`` (answering a probe), ``guard`` (what student
+code does to its grading), ``limits``, ``seeding``, ``framing`` and ``wire``
+(the data-only messages), ``zygote`` (the pre-warmed parents that fork
+workers) and ``sandbox`` (confinement and process tables).
+
+On the grader's side: ``host`` and ``client`` (start, talk to and kill the
+workers), ``staging`` (what a sandbox shows of the grader).
 """
+
+#: the modules of this package that run inside a worker: the only ones copied into its sandbox
+SANDBOXED = ("api", "cells", "framing", "guard", "limits", "probing", "sandbox", "seeding", "serve", "wire",
+             "zygote")

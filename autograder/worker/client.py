@@ -12,11 +12,14 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from autograder.worker import runtime, wire
+from autograder import timing
+from autograder.worker import framing, wire
+from autograder.worker.guard import MAX_FINDINGS
 from autograder.worker.host import WorkerDied, ZygoteHost, _readline
 from autograder.worker.sandbox import Limits
+from autograder.worker.staging import WorkerCode
 
-__all__ = ["MalformedReply", "NotebookSession", "WorkerDied", "Worker", "Zygote", "ZygoteHost"]
+__all__ = ["MalformedReply", "NotebookSession", "WorkerCode", "WorkerDied", "Worker", "Zygote", "ZygoteHost"]
 
 GRACE_S = 5.0  # beyond a limit the worker enforces itself, before it is killed
 
@@ -29,20 +32,22 @@ class MalformedReply(WorkerDied):
 def tampering_of(reply: dict) -> list[str]:
     """The ``tampering`` a worker's reply reports, as a short list of strings."""
     found = reply.get("tampering")
-    return [str(item)[:300] for item in found[:runtime.MAX_FINDINGS]] if isinstance(found, list) else []
+    return [str(item)[:300] for item in found[:MAX_FINDINGS]] if isinstance(found, list) else []
 
 
 class Zygote:
     """The parent of one submission's workers, forked by a :class:`ZygoteHost`.
 
-    ``Zygote(mode)`` starts a host of its own and closes it with itself; in a
+    ``Zygote(code, mode)`` starts a host of its own and closes it with itself; in a
     batch, :meth:`ZygoteHost.zygote` gives one per submission from a shared host.
     """
 
-    def __init__(self, mode: str = "auto", limits: Limits = Limits(), *, host: ZygoteHost | None = None,
-                 control: socket.socket | None = None, pid: int | None = None):
+    def __init__(self, code: WorkerCode | None = None, mode: str = "auto", limits: Limits = Limits(), *,
+                 host: ZygoteHost | None = None, control: socket.socket | None = None, pid: int | None = None):
+        if host is None and code is None:
+            raise TypeError("a Zygote needs the worker code it runs, or the host that forks it")
         self._own_host = host is None
-        self.host = host or ZygoteHost(mode, limits)  # starts in the background; the first spawn waits
+        self.host = host or ZygoteHost(code, mode, limits)  # starts in the background; the first spawn waits
         self.mode = self.host.mode
         self._control, self.pid = control, pid
         self.workers: list[Worker] = []
@@ -74,13 +79,14 @@ class Zygote:
 
     def close(self) -> None:
         """End the submission: every worker, the zygote and (bwrap) its whole PID namespace."""
-        for worker in self.workers:
-            worker.kill()
-        if self._control is not None:
-            self._control.close()  # the zygote then kills whatever its workers left behind, and exits
-            self.host.kill(self.pid)
-        if self._own_host:
-            self.host.close()
+        with timing.phase("teardown"):
+            for worker in self.workers:
+                worker.kill()
+            if self._control is not None:
+                self._control.close()  # the zygote then kills whatever its workers left behind, and exits
+                self.host.kill(self.pid)
+            if self._own_host:
+                self.host.close()
 
 
 class Worker:
@@ -93,8 +99,8 @@ class Worker:
         """Send one request, wait at most ``timeout`` seconds for the reply."""
         self.sock.settimeout(timeout)
         try:
-            runtime.send(self.sock, message)
-            reply = runtime.recv(self.sock)
+            framing.send(self.sock, message)
+            reply = framing.recv(self.sock)
         except (socket.timeout, TimeoutError) as exc:
             raise TimeoutError(f"no reply within {timeout:.0f} s") from exc
         except (EOFError, OSError) as exc:
@@ -140,13 +146,14 @@ class NotebookSession:
 
     def start(self) -> None:
         """(Re)start the worker and run the cells, skipping those that hung before."""
-        self.reports = []
-        while True:
-            self._worker = self.zygote.spawn()
-            hung = self._run_cells()
-            if hung is None:
-                return
-            self._skip.add(hung)
+        with timing.phase("notebook execution"):
+            self.reports = []
+            while True:
+                self._worker = self.zygote.spawn()
+                hung = self._run_cells()
+                if hung is None:
+                    return
+                self._skip.add(hung)
 
     def _run_cells(self) -> int | None:
         for cell in self.cells:
@@ -169,8 +176,9 @@ class NotebookSession:
         if self._worker is None:
             self.start()
         try:
-            return self._worker.request({"kind": "probe", "probe": name, "args": args, "seed": seed,
-                                         "time_limit": time_limit}, timeout=time_limit + GRACE_S)
+            with timing.phase("probes (worker)"):
+                return self._worker.request({"kind": "probe", "probe": name, "args": args, "seed": seed,
+                                             "time_limit": time_limit}, timeout=time_limit + GRACE_S)
         except TimeoutError:
             outcome = {"outcome": "timeout"}
         except MalformedReply as exc:

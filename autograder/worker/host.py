@@ -1,7 +1,7 @@
 """The grader's handle on the worker host: the sandboxed, pre-warmed process
 that forks each submission's zygote (:mod:`autograder.worker.zygote`).
 
-Only the standard library and :mod:`autograder.worker.sandbox` are imported
+Only the standard library and the worker package's grader-side helpers are imported
 here, so that the command line can start the host first and import torch
 while it warms up.
 """
@@ -13,13 +13,16 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autograder import timing
+from autograder.worker import staging
 from autograder.worker.sandbox import UNPRIVILEGED_UID, Limits, bwrap_command, choose_mode, gpu_device_nodes, \
-    gpu_groups, readable_paths_under_tmp, worker_environment
+    gpu_groups, readable_paths, readable_paths_under_tmp, worker_environment
+from autograder.worker.staging import WorkerCode
 
 if TYPE_CHECKING:
     from autograder.worker.client import Zygote
@@ -41,6 +44,20 @@ def _readline(sock: socket.socket, who: str) -> str:
     return data.decode().strip()
 
 
+def worker_config(code: WorkerCode, mode: str, limits: Limits, stage: Path, scratch_root: str) -> dict:
+    """What the host, its zygotes and their workers are told (JSON): limits,
+    privileges, the probes to load, what student code may not read
+    (``denied``, the grader's files; ``allowed``, what the sandbox shows)."""
+    bwrap = mode == "bwrap"
+    return {"limits": asdict(limits), "scratch_root": "/tmp" if bwrap else scratch_root,
+            "drop_to_uid": UNPRIVILEGED_UID if bwrap else None, "private_tmp": bwrap, "namespaces": bwrap,
+            "tmp_binds": readable_paths_under_tmp(stage) if bwrap else [],
+            "gpu": bool(gpu_device_nodes()), "gpu_groups": gpu_groups(),
+            "probes": code.probes, "reference": code.reference,
+            "denied": sorted({*code.denied, *staging.engine_files()}),
+            "allowed": [str(p) for p in readable_paths(stage)]}
+
+
 class ZygoteHost:
     """The pre-warmed parent of the zygotes, in its sandbox (see
     :mod:`autograder.worker.zygote` and :mod:`autograder.worker.sandbox`): one
@@ -50,25 +67,26 @@ class ZygoteHost:
     ``isolated`` (known once it is ready): each zygote it forks gets namespaces
     of its own. In bwrap mode a host that cannot give them must serve a single
     submission (:attr:`shareable` is False).
+
+    ``code``: the assignment's probes, which its workers load, and what they
+    must not see. The host runs from a copy of the worker code and the probes
+    (:mod:`autograder.worker.staging`), the only code of the grader its sandbox
+    shows.
     """
 
-    def __init__(self, mode: str = "auto", limits: Limits = Limits(), start_timeout: float = 120.0):
+    def __init__(self, code: WorkerCode, mode: str = "auto", limits: Limits = Limits(),
+                 start_timeout: float = 120.0):
         self.mode = choose_mode(mode)
+        self.code = code
         # SEQPACKET keeps each control message whole (a fork request, a kill, a pid)
         self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._tmp = tempfile.TemporaryDirectory(prefix="autograder-")
-        config = {"limits": asdict(limits), "scratch_root": "/tmp" if self.mode == "bwrap" else self._tmp.name,
-                  "drop_to_uid": UNPRIVILEGED_UID if self.mode == "bwrap" else None,
-                  "private_tmp": self.mode == "bwrap", "namespaces": self.mode == "bwrap",
-                  "tmp_binds": readable_paths_under_tmp() if self.mode == "bwrap" else [],
-                  "gpu": bool(gpu_device_nodes()), "gpu_groups": gpu_groups()}
-        # -B: no bytecode written (-I ignores PYTHONDONTWRITEBYTECODE): a worker importing a module that has
-        # no cached bytecode yet would try to write into site-packages, which the guard reports as tampering
-        command = [sys.executable, "-I", "-B", "-m", "autograder.worker.zygote", str(theirs.fileno()),
-                   json.dumps(config)]
+        stage = staging.stage(Path(self._tmp.name) / "stage", code)
+        config = worker_config(code, self.mode, limits, stage, scratch_root=self._tmp.name)
+        command = staging.boot_command(stage, "autograder.worker.zygote", str(theirs.fileno()), json.dumps(config))
         env = {**os.environ, **worker_environment()}
         if self.mode == "bwrap":
-            command = bwrap_command(command, limits)
+            command = bwrap_command(command, limits, stage, config["denied"])
         self._log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(command, pass_fds=[theirs.fileno()], cwd=self._tmp.name, env=env,
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
@@ -83,7 +101,8 @@ class ZygoteHost:
             return
         self._control.settimeout(self._start_timeout)
         try:
-            ready = _readline(self._control, "the worker host").split()
+            with timing.phase("zygote wait"):
+                ready = _readline(self._control, "the worker host").split()
         except (OSError, WorkerDied):
             ready = []
         if ready[:1] != ["ready"]:
@@ -111,8 +130,9 @@ class ZygoteHost:
         self.wait_ready()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            socket.send_fds(self._control, [b"zygote"], [theirs.fileno()])
-            pid = int(_readline(self._control, "the worker host"))
+            with timing.phase("zygote wait"):
+                socket.send_fds(self._control, [b"zygote"], [theirs.fileno()])
+                pid = int(_readline(self._control, "the worker host"))
         except (OSError, ValueError) as exc:
             ours.close()
             raise WorkerDied(f"the worker host failed: {exc}") from exc

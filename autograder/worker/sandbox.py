@@ -3,9 +3,13 @@ plain process with resource limits.
 
 ``bwrap`` mode: the worker host (one per grading process), its zygotes and
 their workers live in a fresh mount, PID, network, IPC and UTS namespace. They
-see the system's libraries, the Python installation and the ``autograder``
-package, read-only, and an empty ``/tmp``; not the reference solutions, the
-course's source notebooks, other submissions or the grader's outputs. There is
+see the system's libraries and the Python installation, read-only, the code a
+worker runs (a copy of the engine's worker package and of the assignment's
+probes: :mod:`autograder.worker.staging`), and an empty ``/tmp``; not the rest
+of the engine, the course (its plug-ins' checks and known mistakes, the
+reference solutions, the source notebooks), other submissions or the grader's
+outputs. Where one of those lies inside the Python installation (a
+non-editable install puts the engine in site-packages), it is masked. There is
 no network. Where the machine has an NVIDIA GPU, its device nodes (and
 ``/sys``, read-only) are shown too, so that student code can use CUDA: workers
 see the GPU exactly when the grader does, whatever ``--device`` says, and
@@ -22,7 +26,7 @@ resource limits (RLIMIT_NPROC does not bind root) in their own session, and are
 killed by process group; the daemons they leave are killed after each cell and
 with the submission (the worker and the zygote are subreapers). But they can
 read whatever the grading user can read and reach the network: the worker's
-guard (``runtime.Guard``) refuses the plain Python ways of doing so, not a
+guard (``guard.Guard``) refuses the plain Python ways of doing so, not a
 program they start, nor code that disables the guard. The README says so.
 """
 
@@ -38,8 +42,6 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-import autograder
 
 UNPRIVILEGED_UID = 65534  # nobody: a worker started as root drops to it
 
@@ -107,21 +109,32 @@ def choose_mode(requested: str = "auto") -> str:
     return requested
 
 
-def _readable_paths() -> list[Path]:
-    """What the sandbox shows, read-only: Python and the autograder package."""
-    paths = {Path(sys.base_prefix), Path(sys.prefix), Path(autograder.__file__).resolve().parent}
+def readable_paths(stage: str | Path) -> list[Path]:
+    """What the sandbox shows, read-only: Python, its site-packages and the
+    staged code of the workers."""
+    paths = {Path(sys.base_prefix), Path(sys.prefix), Path(stage).resolve()}
     paths |= {Path(p).resolve() for p in sys.path if p and Path(p).is_dir() and "site-packages" in p}
     paths.add(Path(sys.executable).resolve().parent)
     return sorted(paths)
 
 
-def readable_paths_under_tmp() -> list[str]:
-    """The read-only binds that lie under ``/tmp`` (a checkout or a venv there):
-    a submission's fresh ``/tmp`` must show them again."""
-    return [str(p) for p in _readable_paths() if Path("/tmp") in p.parents]
+def readable_paths_under_tmp(stage: str | Path) -> list[str]:
+    """The read-only binds that lie under ``/tmp`` (the staged code, a checkout
+    or a venv there): a submission's fresh ``/tmp`` must show them again."""
+    return [str(p) for p in readable_paths(stage) if Path("/tmp") in p.parents]
 
 
-def bwrap_command(command: list[str], limits: Limits) -> list[str]:
+def masks(stage: str | Path, denied: list[str]) -> list[str]:
+    """The denied paths that lie inside what the sandbox shows (the engine or
+    its install records in site-packages, say): bwrap hides them again."""
+    shown = readable_paths(stage)
+    inside = sorted({os.path.realpath(p) for p in denied if os.path.lexists(p)
+                     and any(Path(os.path.realpath(p)).is_relative_to(root) for root in shown)})
+    # a folder hides what is in it: only the outermost of nested paths
+    return [p for p in inside if not any(p != q and Path(p).is_relative_to(q) for q in inside)]
+
+
+def bwrap_command(command: list[str], limits: Limits, stage: str | Path, denied: list[str] = ()) -> list[str]:
     """``command`` wrapped in bubblewrap (see the module docstring)."""
     # by its full path: the sandbox's PATH (worker_environment) may not hold the folder it is in
     args = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session",
@@ -137,12 +150,14 @@ def bwrap_command(command: list[str], limits: Limits) -> list[str]:
     # The scratch tmpfs first: a checkout or venv under /tmp is bound on top of it, not hidden by it.
     args += ["--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp"]
     made: set[Path] = {Path("/tmp")}
-    for path in _readable_paths():
+    for path in readable_paths(stage):
         for parent in reversed(path.parents):
             if parent != Path("/") and parent not in made and not str(parent).startswith(("/usr", "/etc")):
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
         args += ["--ro-bind", str(path), str(path)]
+    for path in masks(stage, list(denied)):  # a folder becomes empty, a file becomes /dev/null
+        args += ["--tmpfs", path] if os.path.isdir(path) else ["--ro-bind", "/dev/null", path]
     args += ["--proc", "/proc", "--dev", "/dev"]
     nodes = gpu_device_nodes()
     for node in nodes:  # CUDA: the driver's device nodes; it reads the GPU's topology in /sys

@@ -3,7 +3,7 @@ zygotes that fork the workers.
 
 Importing torch costs seconds; forking a process that already has it costs
 milliseconds. The host imports torch, numpy, gymnasium, matplotlib and the
-worker runtime once per grading process -- never the reference solutions or
+worker loop and the assignment's probes once per grading process -- never the reference or
 the checks -- inside the sandbox (:mod:`autograder.worker.sandbox`). For each
 submission it forks a zygote; for each notebook (and each restart after a
 hang) the zygote forks a worker.
@@ -19,7 +19,9 @@ that escaped the worker's process group) becomes the zygote's child, and is
 killed with the next worker killed, and with all the others when the grader
 closes the zygote's control socket.
 
-Run as ``python -I -m autograder.worker.zygote CONTROL_FD CONFIG_JSON``.
+Started by the host's handle (:mod:`autograder.worker.host`) from the staged
+code (:func:`autograder.worker.staging.boot_command`): ``main([CONTROL_FD,
+CONFIG_JSON])``.
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVA
     0x1, 0x2, 0x4, 0x8, 0x20, 0x1000, 0x4000, 0x40000
 
 
-def preload(gpu: bool = False) -> None:
-    """Import, once, what every worker needs. ``gpu``: a GPU is shown to the
+def preload(probes: str, gpu: bool = False) -> None:
+    """Import, once, what every worker needs: torch and friends, the worker's
+    loop and the assignment's ``probes`` module. ``gpu``: a GPU is shown to the
     workers, so nothing here may start CUDA or autograd's engine (which starts
     CUDA): a process forked after that cannot use CUDA ("initialization
     error") nor autograd ("Unable to handle autograd's threading in
@@ -63,7 +66,11 @@ def preload(gpu: bool = False) -> None:
         torch.optim.SGD([weight], lr=0.1).step()
     (torch.empty(2, device="meta") + 1).sum()
 
-    from autograder.worker import runtime  # noqa: F401
+    import importlib
+
+    from autograder.worker import serve  # noqa: F401
+
+    importlib.import_module(probes)
 
 
 # --- a worker -------------------------------------------------------------------------------
@@ -119,8 +126,8 @@ def _kill_orphans(keep: set[int]) -> None:
 def serve_workers(control: socket.socket, config: dict) -> None:
     """The zygote's loop: fork a worker per request, kill on request; on EOF
     kill everything and exit. Never returns."""
-    from autograder.worker import runtime
     from autograder.worker.sandbox import become_subreaper
+    from autograder.worker.serve import serve
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     become_subreaper()
@@ -148,8 +155,7 @@ def serve_workers(control: socket.socket, config: dict) -> None:
             channel = socket.socket(fileno=fds[0])
             try:
                 become_worker(config)
-                runtime.serve(channel, private_tmp=bool(config.get("private_tmp")),
-                              gpu_memory_bytes=config["limits"]["memory_bytes"] if config.get("gpu") else None)
+                serve(channel, config)
             finally:
                 os._exit(0)
         workers.add(pid)
@@ -300,8 +306,10 @@ def serve_zygotes(control: socket.socket, config: dict) -> None:
         control.sendall(f"{pid}\n".encode())
 
 
-def main(control_fd: int, config: dict) -> None:
-    preload(gpu=bool(config.get("gpu")))
+def main(argv: list[str]) -> None:
+    """The host: ``argv`` is the control socket's fd and the configuration (JSON)."""
+    control_fd, config = int(argv[0]), json.loads(argv[1])
+    preload(config["probes"], gpu=bool(config.get("gpu")))
     from autograder.worker.sandbox import become_subreaper, die_with_parent
 
     die_with_parent()
@@ -314,6 +322,3 @@ def main(control_fd: int, config: dict) -> None:
     control.sendall(b"ready isolated\n" if config.get("namespaces") else b"ready\n")
     serve_zygotes(control, config)
 
-
-if __name__ == "__main__":
-    main(int(sys.argv[1]), json.loads(sys.argv[2]))

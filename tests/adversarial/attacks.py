@@ -20,11 +20,11 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import spec
 from tests.autograder.conftest import TENSORS_OK
+from tests.course import PYTORCH_VFA
 
 ROOT = Path(__file__).resolve().parents[2]
-HONEST = {part.group: 0.0 for part in spec.PARTS} | {"tensors": 15.0}  #: what TENSORS_OK earns
+HONEST = {group: 0.0 for group in PYTORCH_VFA.groups} | {"tensors": 15.0}  #: what TENSORS_OK earns
 
 #: Helpers every attack cell starts with: leave files behind, and switch the worker's guard off
 #: (it is only a report: with it off, the sandbox alone must hold).
@@ -53,6 +53,55 @@ def quietly(function, *args, **kwargs):
         return function(*args, **kwargs)
     except BaseException:
         return None
+
+GRADED = ("NeuralNetwork", "ValueFunction", "predict_class", "logistic_gradients", "train_step", "predict_no_grad")
+
+def steal_the_grader():
+    """What an attacker would look for of the grader: its files by every route, read, imported and run."""
+    import importlib, importlib.util, io, site
+    roots = {"@REPO@", os.path.dirname(os.path.dirname(sys.modules["autograder"].__file__))}
+    roots |= {os.path.normpath(os.path.join(p, "..")) for p in sys.path if p}
+    roots |= set(quietly(site.getsitepackages) or [])
+    texts, modules = {}, {}
+    for name in ("assignments.pytorch_vfa.mistakes", "assignments.pytorch_vfa.feedback",
+                 "assignments.pytorch_vfa.checks.test_networks", "autograder.checks.framework", "autograder.course",
+                 "solutions.pytorch_vfa"):
+        spec = quietly(importlib.util.find_spec, name)
+        if spec is not None and spec.origin:
+            texts[spec.origin] = quietly(lambda: open(spec.origin).read())
+        module = quietly(importlib.import_module, name)
+        if module is not None:
+            modules[name] = module
+    for root in roots:
+        for relative in ("assignments/pytorch_vfa/mistakes.py", "assignments/pytorch_vfa/feedback.py",
+                         "assignments/pytorch_vfa/checks/test_networks.py", "autograder/checks/framework.py",
+                         "autograder/feedback.py", "solutions/pytorch_vfa/networks.py"):
+            path = os.path.join(root, relative)
+            for read in (lambda: open(path).read(), lambda: io.open_code(path).read().decode()):
+                texts[path] = quietly(read) or texts.get(path)
+            out = quietly(subprocess.run, ["cat", path], capture_output=True, text=True, timeout=10)
+            if out is not None and out.stdout:
+                texts[path + ":cat"] = out.stdout
+        for pattern in (os.path.join(root, "assignments", "*", "*.py"), os.path.join(root, "autograder", "*.py")):
+            for found in quietly(glob.glob, pattern) or []:
+                texts[found] = quietly(lambda: open(found).read())
+        mistakes = os.path.join(root, "assignments", "pytorch_vfa", "mistakes.py")
+        spec = quietly(importlib.util.spec_from_file_location, "stolen_mistakes", mistakes)
+        if spec is not None and os.path.exists(mistakes):
+            quietly(sys.path.insert, 0, root)  # what the mistakes import: the reference, next to them
+            module = quietly(importlib.util.module_from_spec, spec)
+            if module is not None and quietly(spec.loader.exec_module, module) is None and hasattr(module, "reference"):
+                modules["stolen_mistakes"] = module
+    stolen = {}
+    for module in modules.values():
+        reference = getattr(module, "reference", module)
+        stolen.update({name: getattr(reference, name) for name in GRADED if hasattr(reference, name)})
+    for path, text in texts.items():  # the reference's source, wherever it was read: run it
+        if text and "class NeuralNetwork" in text and path.startswith(tuple(roots)):
+            scope = {}
+            quietly(exec, text, scope)
+            stolen.update({k: v for k, v in scope.items() if k in GRADED})
+    return stolen
 '''
 
 
@@ -73,22 +122,23 @@ class Attack:
 ATTACKS = [
     Attack("import-solutions", "import the reference package and use its functions", '''
 stolen = {}
-for name in ("solutions", "solutions.networks", "solutions.gradients", "solutions.td", "autograder.mistakes"):
+for name in ("solutions", "solutions.pytorch_vfa", "solutions.pytorch_vfa.networks", "solutions.pytorch_vfa.gradients",
+             "solutions.pytorch_vfa.td", "assignments.pytorch_vfa.mistakes"):
     module = quietly(__import__, name, fromlist=["*"])
     if module is not None:
         stolen.update({k: v for k, v in vars(module).items() if not k.startswith("_")})
 disable_guard()
-for name in ("solutions.networks", "solutions.gradients"):
+for name in ("solutions.pytorch_vfa.networks", "solutions.pytorch_vfa.gradients"):
     module = quietly(__import__, name, fromlist=["*"])
     if module is not None:
         stolen.update({k: v for k, v in vars(module).items() if not k.startswith("_")})
 globals().update(stolen)
-from solutions.networks import *  # noqa: the last try, which fails the cell
-''', process_holes=frozenset({"points"})),
+from solutions.pytorch_vfa.networks import *  # noqa: the last try, which fails the cell
+'''),
 
     Attack("import-solutions-in-a-function", "import the reference at call time, inside a graded function", '''
 def predict_class(model, x):
-    from solutions.networks import predict_class as reference
+    from solutions.pytorch_vfa.networks import predict_class as reference
     return reference(model, x)
 ''', checks={"networks.predict_class": "tampering"}),
 
@@ -109,13 +159,13 @@ def learn_roots():
 def loot():
     found = {}
     for root in list(roots):
-        folder = os.path.join(root, "solutions")
-        for name in quietly(os.listdir, folder) or []:
-            path = os.path.join(folder, name)
-            if name.endswith(".py"):
-                found[path] = quietly(lambda: open(path).read())
-        out = quietly(subprocess.run, ["sh", "-c", f"cat {root}/solutions/*.py"], capture_output=True, text=True,
-                      timeout=10)
+        for folder in (os.path.join(root, "solutions"), os.path.join(root, "solutions", "pytorch_vfa")):
+            for name in quietly(os.listdir, folder) or []:
+                path = os.path.join(folder, name)
+                if name.endswith(".py"):
+                    found[path] = quietly(lambda: open(path).read())
+        out = quietly(subprocess.run, ["sh", "-c", f"cat {root}/solutions/*.py {root}/solutions/*/*.py"],
+                      capture_output=True, text=True, timeout=10)
         if out is not None and out.stdout:
             found[os.path.join(root, "solutions") + ":sh"] = out.stdout
     return found
@@ -131,6 +181,21 @@ for path, text in found.items():
         quietly(exec, text, scope)  # the reference, if it was read: its functions score
         globals().update({k: v for k, v in scope.items() if k in ("NeuralNetwork", "ValueFunction", "predict_class",
                           "logistic_gradients", "train_step", "predict_no_grad")})
+''', process_holes=frozenset({"points"})),
+
+    Attack("read-the-grader", "find the plug-in's known mistakes, checks and feedback and the engine's grading code "
+           "(imports, find_spec, paths next to the worker's code, the checkout, site-packages) and use them", '''
+stolen = steal_the_grader()
+if stolen:
+    globals().update(stolen)
+'''),
+
+    Attack("run-a-known-mistake", "switch the guard off, load the known-mistakes module from disk and use its "
+           "versions of the graded functions (a 'mistake' called with the right options is the reference)", '''
+disable_guard()
+stolen = steal_the_grader()
+if stolen:
+    globals().update(stolen)
 ''', process_holes=frozenset({"points"})),
 
     Attack("monkeypatch-comparisons", "patch torch/numpy comparisons and tensor attributes, then return wrong answers",
@@ -400,25 +465,25 @@ class NeuralNetwork(nn.Module):
 ''', checks={"networks.neural_network": "tampering"}),
 
     Attack("patch-the-worker", "patch the grader's probes inside the worker, then return a graph", '''
-from autograder import probes
-from autograder.worker import runtime
+import assignments.pytorch_vfa.probes as probes
+from autograder.worker import api, seeding
 
-original, real_run = probes.PROBES["predict_no_grad"], probes.run
+original, real_run = probes.predict_no_grad, api.run
 
-def lenient(api, **kwargs):
-    result = original(api, **kwargs)
+def lenient(student, **kwargs):
+    result = original(student, **kwargs)
     result["records_graph"] = False
     return result
 
-def run(name, api, **kwargs):
-    result = real_run(name, api, **kwargs)
+def run(found, name, student, **kwargs):
+    result = real_run(found, name, student, **kwargs)
     if isinstance(result, dict) and "records_graph" in result:
         result["records_graph"] = False
     return result
 
-probes.PROBES["predict_no_grad"] = lenient
-probes.run = run
-runtime.seed_everything = lambda seed: None
+probes.predict_no_grad = lenient
+api.run = run
+seeding.seed_everything = lambda seed: None
 
 def predict_no_grad(model, x):
     return model(x)
@@ -428,7 +493,7 @@ def predict_no_grad(model, x):
            "random-walk classes from inside a graded function", '''
 def predict_class(model, x):
     disable_guard()
-    probes = sys.modules["autograder.probes"]
+    probes = sys.modules["assignments.pytorch_vfa.probes"]
     probes.Mlp.forward = lambda self, x: x.sum(-1, keepdim=True) * 0
     probes.RandomWalk.step = lambda self, action: (self.observe(), 1.0, True, False, {})
     return 0
@@ -469,8 +534,8 @@ plant("startup")
 #: The residual risk, kept visible: a student who switches the guard off can take
 #: over everything measured inside the worker (here: whether a result records a graph).
 TAKEOVER = Attack("take-over-the-worker", "disable the guard's restore, then patch what a probe measures", '''
-from autograder.worker import runtime
-runtime.Integrity.restore = lambda self: []
+from autograder.worker import guard
+guard.Integrity.restore = lambda self: []
 disable_guard()
 import torch
 torch.Tensor.grad_fn = property(lambda self: None)
@@ -511,7 +576,7 @@ def _solution_cell_defining(nb, name: str):
 def honest_release_notebook() -> nbformat.NotebookNode:
     """The release pytorch_basics notebook with TENSORS_OK's functions in their
     solution cells (the other parts still stubs): what TENSORS_OK earns."""
-    nb = nbformat.read(ROOT / "release" / spec.ASSIGNMENT / "pytorch_basics.ipynb", as_version=4)
+    nb = nbformat.read(PYTORCH_VFA.release_dir / "pytorch_basics.ipynb", as_version=4)
     header, *functions = TENSORS_OK.split("\ndef ")
     for function in functions:
         name = function.split("(", 1)[0]
@@ -534,7 +599,7 @@ def metadata_notebook(kind: str) -> nbformat.NotebookNode:
         cells["tensor-from-data-solution"]["id"] = real_id  # skipped like the experiment it claims to be
         cells["column-solution"]["id"] = "experiment-column"  # not an experiment of the source: still run
     elif kind == "hidden-tests":
-        reference = (ROOT / "solutions" / "networks.py").read_text()
+        reference = (PYTORCH_VFA.reference_folder() / "networks.py").read_text()
         cells["neural-network-hidden-tests"].source = reference.split("def predict_class")[0]
         cells["column-tests"].source = "pass\n"
     else:

@@ -27,10 +27,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import spec
 from autograder.worker.sandbox import UNPRIVILEGED_UID, bwrap_available
 from tests.adversarial.attacks import ROOT, Attack, notebook
 from tests.autograder.conftest import TENSORS_OK, write_notebook
+from tests.course import PYTORCH_VFA
+
+ASSIGNMENT = PYTORCH_VFA.name
 
 TIMEOUT_S = 10  #: --timeout of the batch: what one cell or check may take
 GRACE_S = 10.0  #: how long processes get to disappear after the batch
@@ -171,7 +173,8 @@ def grade(paths: list[Path], mode: str, workdir: Path, output: Path, jobs: int =
     tmpdir = workdir / "tmp"
     tmpdir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "autograder", "grade", *map(str, paths), "--format", "json", "--jobs", str(jobs),
-               "--timeout", str(TIMEOUT_S), "--sandbox", mode, "--no-cache", "--output", str(output)]
+               "--timeout", str(TIMEOUT_S), "--sandbox", mode, "--no-cache", "--output", str(output),
+               "--course-root", str(ROOT)]
     started = time.monotonic()
     done = subprocess.run(command, cwd=workdir, env={**os.environ, "TMPDIR": str(tmpdir)}, capture_output=True,
                           text=True, timeout=900, stdin=subprocess.DEVNULL)
@@ -205,11 +208,11 @@ def build_batch(tmp: Path, mode: str, attacks: list[Attack]) -> Batch:
     for folder in (batch, workdir, outdir):
         folder.mkdir(parents=True)
     output = outdir / "report.json"
-    classmate = batch / CLASSMATE / spec.ASSIGNMENT
+    classmate = batch / CLASSMATE / ASSIGNMENT
     classmate.mkdir(parents=True)
-    for name in spec.NOTEBOOKS:
-        shutil.copy(ROOT / "source" / spec.ASSIGNMENT / name, classmate / name)
-    write_notebook(batch / HONEST_STUDENT / spec.ASSIGNMENT / "pytorch_basics.ipynb", [TENSORS_OK])
+    for name in PYTORCH_VFA.notebooks:
+        shutil.copy(PYTORCH_VFA.source_dir / name, classmate / name)
+    write_notebook(batch / HONEST_STUDENT / ASSIGNMENT / "pytorch_basics.ipynb", [TENSORS_OK])
 
     shared = [Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")]
     if mode == "bwrap":  # the sandbox must stop these; without it the guard is all there is, so stay in our folder
@@ -221,7 +224,7 @@ def build_batch(tmp: Path, mode: str, attacks: list[Attack]) -> Batch:
                  "CWD": str(workdir), "OUTPUT": str(output), "OUTDIR": str(outdir), "BATCH": str(batch),
                  "CLASSMATE": str(classmate / "value_approximation.ipynb"), "PORT": str(listener.port),
                  "SELF": attack.name}
-        folder = batch / attack.name / spec.ASSIGNMENT
+        folder = batch / attack.name / ASSIGNMENT
         folder.mkdir(parents=True)
         nbformat.write(notebook(attack, facts), str(folder / "pytorch_basics.ipynb"))
 

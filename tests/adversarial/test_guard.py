@@ -12,18 +12,37 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder import probes
+import assignments.pytorch_vfa.probes as probes
 from autograder.results import SubmissionResult
 from autograder.submission import load_notebook
-from autograder.worker import runtime, wire
+from autograder.worker import api, staging, wire
+from autograder.worker.host import worker_config
+from autograder.worker.probing import StudentApi
+from autograder.worker.sandbox import Limits
 from tests.adversarial.attacks import ROOT, honest_release_notebook, metadata_notebook
+from tests.course import PYTORCH_VFA
+
+PLUGIN = ROOT / "assignments" / "pytorch_vfa"
 
 #: cell -> (the error it ends with, or None; a phrase the guard's findings must contain)
 CAUGHT = {
     "import solutions": ("ModuleNotFoundError", "imported the reference solutions"),
-    "from solutions.td import td_target": ("ModuleNotFoundError", "imported the reference solutions"),
-    "import autograder.compare": (None, "imported the grader's module"),
-    f"open({str(ROOT / 'solutions' / 'td.py')!r})": ("Refused", "read the reference solutions"),
+    "from solutions.pytorch_vfa.td import td_target": ("ModuleNotFoundError", "imported the reference solutions"),
+    "import autograder.compare": ("ModuleNotFoundError", "imported the grader's module"),
+    "import autograder.checks.framework": ("ModuleNotFoundError", "imported the grader's module"),
+    "import assignments.pytorch_vfa.mistakes": ("ModuleNotFoundError", "imported the grader's module"),
+    "from assignments.pytorch_vfa.checks import test_td0": ("ModuleNotFoundError", "imported the grader's module"),
+    "import importlib\nimportlib.import_module('assignments.pytorch_vfa.feedback')":
+        ("ModuleNotFoundError", "imported the grader's module"),
+    f"open({str(ROOT / 'solutions' / 'pytorch_vfa' / 'td.py')!r})": ("Refused", "read the reference solutions"),
+    f"open({str(PLUGIN / 'mistakes.py')!r})": ("Refused", "read the grader's files"),
+    f"open({str(PLUGIN / 'checks' / 'test_td0.py')!r})": ("Refused", "read the grader's files"),
+    f"open({str(ROOT / 'autograder' / 'checks' / 'framework.py')!r})": ("Refused", "read the grader's files"),
+    f"import io\nio.open_code({str(PLUGIN / 'mistakes.py')!r})": ("Refused", "read the grader's files"),
+    f"import importlib.util\nspec = importlib.util.spec_from_file_location('m', {str(PLUGIN / 'mistakes.py')!r})\n"
+    "spec.loader.exec_module(importlib.util.module_from_spec(spec))": ("Refused", "read the grader's files"),
+    f"import os\nos.listdir({str(PLUGIN)!r})": ("Refused", "listed the grader's files"),
+    f"import glob\nglob.glob({str(ROOT / 'assignments') + '/*/*.py'!r})": ("Refused", "listed the grader's files"),
     f"open({str(ROOT / 'source' / 'pytorch_vfa' / 'pytorch_basics.ipynb')!r})": ("Refused", "read a notebook"),
     "import glob\nglob.glob('../*/pytorch_vfa/*.ipynb')": ("Refused", "searched for solutions or notebooks"),
     "import os\nos.listdir('/tmp/submitted')": ("Refused", "searched for solutions or notebooks"),
@@ -35,6 +54,7 @@ CAUGHT = {
     "print('{\"submissions\": [], \"max_score\": 100}')": (None, "shaped like a grade report"),
     "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)": ("Refused", "network connection"),
     "import subprocess\nsubprocess.run(['cat', '/work/main/solutions/td.py'])": ("Refused", "ran a program"),
+    f"import subprocess\nsubprocess.run(['cat', {str(PLUGIN / 'mistakes.py')!r}])": ("Refused", "ran a program"),
     "import os\nos.kill(-1, 0)": ("Refused", "kill the grader"),
     "import os\nos.kill(os.getppid(), 0)": ("Refused", "kill the grader"),
     "import sys\nsys._getframe(1)": (None, "stack frames"),
@@ -45,10 +65,11 @@ CAUGHT = {
     "import torch\ntorch.Tensor.__eq__ = lambda s, o: True": (None, "added `torch.Tensor.__eq__`"),
     "import torch\ntorch.Tensor.grad_fn = property(lambda s: None)": (None, "added `torch.Tensor.grad_fn`"),
     "import builtins\nbuiltins.isinstance = lambda *a: True": (None, "patched `builtins.isinstance`"),
-    "from autograder import probes\nprobes.PROBES['flat_view'] = None": (None, "replaced the grader's probes"),
-    "from autograder import probes\nprobes.run = None": (None, "patched `autograder.probes.run`"),
-    "from autograder import probes\nprobes.flat_view.__code__ = probes.select_device.__code__":
-        (None, "replaced the code of `autograder.probes.flat_view`"),
+    "import assignments.pytorch_vfa.probes as probes\nprobes.flat_view = None":
+        (None, "patched `assignments.pytorch_vfa.probes.flat_view`"),
+    "from autograder.worker import api\napi.run = None": (None, "patched `autograder.worker.api.run`"),
+    "import assignments.pytorch_vfa.probes as probes\nprobes.flat_view.__code__ = probes.select_device.__code__":
+        (None, "replaced the code of `assignments.pytorch_vfa.probes.flat_view`"),
     ("import os, time\nchild = os.fork()\nif child == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
      "        time.sleep(60)\n    os._exit(0)\nos.waitpid(child, 0)\ntime.sleep(0.3)"): (None, "left a process running"),
     ("import subprocess, time\nsubprocess.Popen(['sleep', '60'], start_new_session=True)\ntime.sleep(0.3)"):
@@ -71,35 +92,54 @@ LEGIT = [
     "try:\n    1 / 0\nexcept ZeroDivisionError:\n    import traceback; traceback.print_exc()",
     "import os\nos.listdir('.')\nopen('notes.txt', 'w').write('mine')\nimport glob; glob.glob('*.txt')",
     "import torch\ntorch.manual_seed(0); torch.set_printoptions(precision=3)\nimport numpy as np; np.random.seed(0)",
+    # the code the worker runs is its own to read: tracebacks and inspect do, for honest students too
+    "import inspect, assignments.pytorch_vfa.probes as p, autograder.worker.api as a\n"
+    "assert 'def td0_update' in inspect.getsource(p) and 'class Api' in inspect.getsource(a)",
+    "import assignments.pytorch_vfa.probes as p\ntry:\n    p.make_mlp('x', 0, 'cpu')\nexcept Exception:\n"
+    "    import traceback; traceback.print_exc()",
 ]
 
+# A worker without its sandbox (as in --sandbox process): the staged code, the guard the host configures.
 SCRIPT = r"""
-import json, os, sys, tempfile
-from autograder.worker import runtime, zygote
-zygote.preload()  # as the worker host does before any worker (matplotlib builds its font cache then)
+import importlib, json, os, sys, tempfile
+stage, config = sys.argv[1], json.loads(sys.argv[2])
+sys.path.insert(0, stage)  # as staging.boot_command does
+from autograder.worker import cells, probing, zygote
+from autograder.worker.api import probes_of
+from autograder.worker.serve import guard_for
+zygote.preload(config["probes"])  # as the worker host does before any worker (matplotlib builds its font cache then)
+probes = importlib.import_module(config["probes"])
 os.chdir(tempfile.mkdtemp())
 os.environ["TMPDIR"] = tempfile.tempdir = os.getcwd()  # as zygote.become_worker does
-guard = runtime.Guard(os.getcwd())
+guard = guard_for(config, probes)
 namespace = {"__name__": "__main__"}
 results = []
 for index, source in enumerate(json.load(sys.stdin)):
-    reply = runtime.run_cell(namespace, {"index": index, "source": source}, 60, guard)
+    reply = cells.run_cell(namespace, {"index": index, "source": source}, 60, guard)
     results.append({"error": (reply.get("error") or {}).get("type"), "tampering": reply["tampering"]})
 print(json.dumps(results))
 """
 
 
-def run_cells(cells: list[str]) -> list[dict]:
-    """Cells run one after another in a fresh interpreter with a guard, as in a worker."""
-    done = subprocess.run([sys.executable, "-c", SCRIPT], input=json.dumps(cells), capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)
+def worker_script(script: str, cells: list[str], tmp: Path) -> dict | list:
+    """``script`` run on ``cells`` in a fresh interpreter from the staged worker code, as a worker is run."""
+    code = PYTORCH_VFA.worker_code()
+    stage = staging.stage(tmp / "stage", code)
+    config = worker_config(code, "process", Limits(), stage, scratch_root=str(tmp))
+    done = subprocess.run([sys.executable, "-I", "-B", "-c", script, str(stage), json.dumps(config)],
+                          input=json.dumps(cells), capture_output=True, text=True, timeout=300, cwd=tmp)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.splitlines()[-1])
 
 
+def run_cells(cells: list[str], tmp: Path) -> list[dict]:
+    """Cells run one after another in a fresh interpreter with a guard, as in a worker."""
+    return worker_script(SCRIPT, cells, tmp)
+
+
 @pytest.fixture(scope="module")
-def caught() -> dict[str, dict]:
-    return dict(zip(CAUGHT, run_cells(list(CAUGHT))))
+def caught(tmp_path_factory) -> dict[str, dict]:
+    return dict(zip(CAUGHT, run_cells(list(CAUGHT), tmp_path_factory.mktemp("caught"))))
 
 
 @pytest.mark.parametrize("cell", list(CAUGHT), ids=range(len(CAUGHT)))
@@ -109,16 +149,16 @@ def test_the_guard_names_and_refuses(caught, cell):
     assert any(phrase in what for what in caught[cell]["tampering"]), caught[cell]["tampering"]
 
 
-def test_the_guard_puts_back_what_was_patched():
+def test_the_guard_puts_back_what_was_patched(tmp_path):
     cells = ["import torch, numpy\ntorch.allclose = None\ntorch.Tensor.__eq__ = None\nnumpy.allclose = None",
              "assert torch.allclose(torch.ones(1), torch.ones(1)) and numpy.allclose(1, 1)\n"
              "assert bool((torch.ones(1) == torch.ones(1)).all())"]
-    first, second = run_cells(cells)
+    first, second = run_cells(cells, tmp_path)
     assert len(first["tampering"]) == 3 and second == {"error": None, "tampering": []}
 
 
-def test_the_guard_leaves_honest_code_alone():
-    assert run_cells(LEGIT) == [{"error": None, "tampering": []}] * len(LEGIT)
+def test_the_guard_leaves_honest_code_alone(tmp_path):
+    assert run_cells(LEGIT, tmp_path) == [{"error": None, "tampering": []}] * len(LEGIT)
 
 
 class Liar(torch.Tensor):
@@ -137,29 +177,23 @@ class Liar(torch.Tensor):
 def test_probes_see_plain_tensors_where_a_subclass_would_lie():
     namespace = {"predict_no_grad": lambda model, x: model(x).as_subclass(Liar)}
     x = torch.randn(2, 4)
-    assert probes.run("predict_no_grad", probes.Api(namespace), x=x, seed=0)["records_graph"] is False
-    assert probes.run("predict_no_grad", runtime.StudentApi(namespace), x=x, seed=0)["records_graph"] is True
+    found = api.probes_of(probes)
+    assert api.run(found, "predict_no_grad", api.Api(namespace), x=x, seed=0)["records_graph"] is False
+    assert api.run(found, "predict_no_grad", StudentApi(namespace), x=x, seed=0)["records_graph"] is True
 
 
-def test_a_probe_reports_the_subclass_as_tampering():
-    reply = run_cells_probe()
-    assert reply["outcome"] == "ok" and reply["value"]["records_graph"] is True
-    assert any("tensor subclass" in what for what in reply["tampering"])
-
-
-def run_cells_probe() -> dict:
+def test_a_probe_reports_the_subclass_as_tampering(tmp_path):
     script = SCRIPT.replace("print(json.dumps(results))", """
 import torch
-reply = runtime.run_probe(namespace, {"probe": "predict_no_grad", "args": {"x": torch.randn(2, 4), "seed": 0},
-                                      "seed": 0}, guard)
+reply = probing.run_probe(probes_of(probes), namespace, {"probe": "predict_no_grad",
+                          "args": {"x": torch.randn(2, 4), "seed": 0}, "seed": 0}, guard)
 print(json.dumps({k: v for k, v in reply.items() if k != "value"} | {"value": {"records_graph":
       reply["value"]["records_graph"]}}))""")
     cell = ("import torch\nclass Liar(torch.Tensor):\n    pass\n"
             "def predict_no_grad(model, x):\n    return model(x).as_subclass(Liar)")
-    done = subprocess.run([sys.executable, "-c", script], input=json.dumps([cell]), capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.splitlines()[-1])
+    reply = worker_script(script, [cell], tmp_path)
+    assert reply["outcome"] == "ok" and reply["value"]["records_graph"] is True
+    assert any("tensor subclass" in what for what in reply["tampering"])
 
 
 def test_forged_tensor_data_is_not_decoded_as_a_tensor():
@@ -189,7 +223,8 @@ def _save(nb, path: Path) -> Path:
                       "edited the locked test cell 'column-tests'"]),
 ])
 def test_tampered_notebook_metadata_is_named(tmp_path, kind, phrases):
-    loaded = load_notebook("pytorch_basics.ipynb", _save(metadata_notebook(kind), tmp_path / "pytorch_basics.ipynb"))
+    loaded = load_notebook("pytorch_basics.ipynb", _save(metadata_notebook(kind), tmp_path / "pytorch_basics.ipynb"),
+                           PYTORCH_VFA)
     notes = [n for n in loaded.notes if n.startswith("tampering: ")]
     for phrase in phrases:
         assert any(phrase in note for note in notes), notes
@@ -198,9 +233,9 @@ def test_tampered_notebook_metadata_is_named(tmp_path, kind, phrases):
 @pytest.mark.parametrize("folder", ["source", "release"])
 def test_the_instructor_notebooks_are_not_tampered(folder):
     for name in ("pytorch_basics.ipynb", "value_approximation.ipynb"):
-        assert load_notebook(name, ROOT / folder / "pytorch_vfa" / name).notes == []
+        assert load_notebook(name, ROOT / folder / "pytorch_vfa" / name, PYTORCH_VFA).notes == []
 
 
 def test_a_student_notebook_from_the_release_is_not_tampered(tmp_path):
     path = _save(honest_release_notebook(), tmp_path / "pytorch_basics.ipynb")
-    assert load_notebook("pytorch_basics.ipynb", path).notes == []
+    assert load_notebook("pytorch_basics.ipynb", path, PYTORCH_VFA).notes == []

@@ -18,6 +18,7 @@ from autograder.worker.client import NotebookSession, Zygote
 from autograder.worker.sandbox import Limits
 from tests.adversarial.attacks import ATTACKS, TAKEOVER, Attack
 from tests.adversarial.conftest import CLASSMATE, HONEST_STUDENT, Batch, build_batch, needs_bwrap, remove_marked
+from tests.course import PYTORCH_VFA
 
 pytestmark = needs_bwrap
 
@@ -25,7 +26,7 @@ pytestmark = needs_bwrap
 def worker_identity() -> tuple[int, tuple[int, int]]:
     """The uid and RLIMIT_NPROC of a real sandboxed worker, as its cell reports them."""
     source = "import os, resource\nraise RuntimeError(repr((os.getuid(), resource.getrlimit(resource.RLIMIT_NPROC))))"
-    zygote = Zygote("bwrap")
+    zygote = Zygote(PYTORCH_VFA.worker_code(), "bwrap")
     session = NotebookSession(zygote, [{"index": 0, "id": None, "source": source}], 60)
     try:
         session.start()

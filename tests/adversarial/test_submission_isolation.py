@@ -20,6 +20,7 @@ import pytest
 
 from autograder.worker.client import NotebookSession, ZygoteHost
 from tests.adversarial.conftest import needs_bwrap
+from tests.course import PYTORCH_VFA
 
 pytestmark = needs_bwrap
 
@@ -53,7 +54,7 @@ def grading_processes() -> list[int]:
 
 @pytest.fixture
 def host():
-    host = ZygoteHost("bwrap")
+    host = ZygoteHost(PYTORCH_VFA.worker_code(), "bwrap")
     host.wait_ready()
     yield host
     host.close()
@@ -101,16 +102,17 @@ def test_closing_a_submission_ends_its_processes_and_not_the_host(host):
 
 
 def test_a_checkout_under_tmp_stays_visible_read_only(monkeypatch, tmp_path):
-    """The sandbox binds Python and the autograder package read-only; when they
-    live under /tmp (a CI clone), a submission's fresh /tmp must show them again."""
+    """The sandbox binds Python and the staged worker code read-only; when they
+    live under /tmp (a CI clone's venv; the staged code always), a submission's
+    fresh /tmp must show them again."""
     from autograder.worker import sandbox
 
     shown = Path(tempfile.mkdtemp(prefix="checkout-", dir="/tmp"))  # like a clone there, readable by all
     os.chmod(shown, 0o755)
     (shown / "marker.txt").write_text("visible")
-    original = sandbox._readable_paths
-    monkeypatch.setattr(sandbox, "_readable_paths", lambda: [*original(), shown])
-    host = ZygoteHost("bwrap")
+    original = sandbox.readable_paths
+    monkeypatch.setattr(sandbox, "readable_paths", lambda stage: [*original(stage), shown])
+    host = ZygoteHost(PYTORCH_VFA.worker_code(), "bwrap")
     zygote = host.zygote()
     source = (f"import os\nraise RuntimeError(repr((open({str(shown / 'marker.txt')!r}).read(), "
               f"os.access({str(shown)!r}, os.W_OK))))")

@@ -9,24 +9,17 @@ import json
 import pytest
 import torch
 
-from autograder import spec
 from autograder.checks.registry import all_checks
 from autograder.cli import main
 from tests.autograder.conftest import TENSORS_OK, grade_json, write_notebook
+from tests.course import COURSE, PYTORCH_VFA
 
 
-def test_check_points_add_up_to_the_spec_groups_and_100():
-    totals: dict[str, float] = {}
-    for meta, _ in all_checks():
-        totals[meta.group] = totals.get(meta.group, 0.0) + meta.points
-    assert totals == {p.group: p.points for p in spec.PARTS}
-    assert sum(totals.values()) == 100.0
-
-
-def test_check_names_are_unique_and_prefixed_by_their_group():
-    names = [meta.name for meta, _ in all_checks()]
+@pytest.mark.parametrize("assignment", COURSE.assignments(), ids=lambda a: a.name)
+def test_check_names_are_unique_and_prefixed_by_their_group(assignment):
+    names = [meta.name for meta, _ in all_checks(assignment)]
     assert len(names) == len(set(names))
-    assert all(meta.name.startswith(meta.group + ".") for meta, _ in all_checks())
+    assert all(meta.name.startswith(meta.group + ".") for meta, _ in all_checks(assignment))
 
 
 def test_no_such_path_is_a_usage_error(capsys, tmp_path):
@@ -34,9 +27,11 @@ def test_no_such_path_is_a_usage_error(capsys, tmp_path):
     assert "no such file or folder" in capsys.readouterr().err
 
 
-def test_an_unknown_assignment_is_a_usage_error(capsys, tmp_path):
+def test_an_unknown_assignment_is_a_usage_error_that_lists_the_assignments(capsys, tmp_path):
     assert main(["grade", str(tmp_path), "--assignment", "other"]) == 2
-    assert "unknown assignment 'other'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown assignment 'other'" in err
+    assert all(repr(name) in err for name in COURSE.names()), err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -58,7 +53,7 @@ def test_json_has_the_spec_shape(capsys, one_student):
     assert report["assignment"] == "pytorch_vfa" and report["device"] in ("cpu", "cuda")
     (s,) = report["submissions"]
     assert s["student"] == "dana" and s["status"] == "graded" and s["max_score"] == 100.0
-    assert set(s["groups"]) == {p.group for p in spec.PARTS}
+    assert set(s["groups"]) == set(PYTORCH_VFA.groups)
     assert s["score"] == pytest.approx(sum(s["groups"].values()))
     for group, score in s["groups"].items():
         assert score == pytest.approx(sum(c["score"] for c in s["checks"] if c["group"] == group))

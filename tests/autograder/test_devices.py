@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from assignments.pytorch_vfa.checks.test_q import sarsa_walk_case
+from assignments.pytorch_vfa.checks.test_td0 import td0_walk_case
 from autograder.checks.framework import Case, CheckContext, CheckSpec, Outcome, device_error
-from autograder.checks.test_q import sarsa_walk_case
-from autograder.checks.test_td0 import td0_walk_case
 from autograder.worker import sandbox
 from autograder.worker.sandbox import Limits
+from tests.course import PYTORCH_VFA
 
 ROOT = Path(__file__).resolve().parents[2]
 CUDA_MISMATCH = ("Expected all tensors to be on the same device, but got tensors is on cpu, different from other "
@@ -56,8 +57,8 @@ def test_device_error(device, outcome, expected):
 
 
 def context(diagnosed: dict | None = None, function: str = "q_values") -> CheckContext:
-    return CheckContext(CheckSpec("q.values", "q", 3, function), student=lambda c, seed: error("unused"), seed=0,
-                        device="cuda", diagnosed={} if diagnosed is None else diagnosed)
+    return CheckContext(CheckSpec("q.values", "q", 3, function), PYTORCH_VFA, student=lambda c, seed: error("unused"),
+                        seed=0, device="cuda", diagnosed={} if diagnosed is None else diagnosed)
 
 
 def test_cpu_only_code_on_a_gpu_is_wrong_device():
@@ -93,10 +94,13 @@ def test_behavioural_runs_stay_on_the_cpu():
 # --- the sandbox and the workers ------------------------------------------------------------
 
 
+STAGE = "/tmp/autograder-stage"  #: where the staged worker code would be (only its path matters here)
+
+
 def test_the_sandbox_shows_the_gpu_device_nodes(monkeypatch):
     monkeypatch.setattr(sandbox, "gpu_device_nodes", lambda: ["/dev/nvidiactl", "/dev/nvidia0"])
     monkeypatch.setenv("LD_LIBRARY_PATH", "/usr/local/nvidia/lib64")
-    args = sandbox.bwrap_command(["true"], Limits())
+    args = sandbox.bwrap_command(["true"], Limits(), STAGE)
     text = " ".join(args)
     assert "--dev-bind /dev/nvidiactl /dev/nvidiactl" in text and "--dev-bind /dev/nvidia0 /dev/nvidia0" in text
     assert "--ro-bind /sys /sys" in text
@@ -105,14 +109,14 @@ def test_the_sandbox_shows_the_gpu_device_nodes(monkeypatch):
 
 def test_without_a_gpu_the_sandbox_shows_no_device_nor_sys(monkeypatch):
     monkeypatch.setattr(sandbox, "gpu_device_nodes", lambda: [])
-    text = " ".join(sandbox.bwrap_command(["true"], Limits()))
+    text = " ".join(sandbox.bwrap_command(["true"], Limits(), STAGE))
     assert "--dev-bind" not in text and "/sys" not in text
 
 
 def test_bubblewrap_is_started_by_its_full_path(monkeypatch):
     # the host's environment has PATH=/usr/bin:/bin: a bwrap in /usr/local/bin was not found on the H200
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: "/usr/local/bin/bwrap")
-    assert sandbox.bwrap_command(["true"], Limits())[0] == "/usr/local/bin/bwrap"
+    assert sandbox.bwrap_command(["true"], Limits(), STAGE)[0] == "/usr/local/bin/bwrap"
 
 
 def _worker_limits(gpu: bool) -> dict:
@@ -153,7 +157,7 @@ calls = []
 real = torch.autograd.backward
 torch.autograd.backward = lambda *a, **k: (calls.append(1), real(*a, **k))[1]
 from autograder.worker import zygote
-zygote.preload(gpu=sys.argv[1] == "gpu")
+zygote.preload("assignments.pytorch_vfa.probes", gpu=sys.argv[1] == "gpu")
 print(len(calls))
 """
 
@@ -178,7 +182,7 @@ def test_a_worker_writes_no_bytecode():
     # PYTHONDONTWRITEBYTECODE of the worker's environment).
     from autograder.worker.client import NotebookSession, Zygote
 
-    zygote = Zygote("process")
+    zygote = Zygote(PYTORCH_VFA.worker_code(), "process")
     session = NotebookSession(zygote, [{"index": 0, "id": None,
                                         "source": "import sys\nraise RuntimeError(sys.dont_write_bytecode)"}], 60)
     try:

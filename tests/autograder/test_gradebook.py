@@ -24,11 +24,12 @@ import pytest
 from nbgrader.api import Gradebook
 from nbgrader.utils import determine_grade
 
-from autograder import spec
+from autograder.checks.registry import points_by_group
 from autograder.gradebook import GradebookError, record_results
 from scripts import build_submissions
+from tests.course import FIXTURES, PYTORCH_VFA, REPO
 
-REPO = Path(__file__).resolve().parents[2]
+ASSIGNMENT = PYTORCH_VFA.name
 NBGRADER = Path(sys.executable).with_name("nbgrader")
 STUDENTS = ("td-error-as-loss", "grad-accumulation")
 TIMESTAMP = "2025-01-15 10:30:00.000000 UTC"
@@ -64,11 +65,11 @@ def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
 
 def submit(submitted: Path) -> None:
     for name in STUDENTS:
-        edits = build_submissions.read_edits(REPO / "tests" / "fixtures" / "submissions" / f"{name}.py")
-        edits.notebooks = build_submissions.NOTEBOOKS
+        edits = build_submissions.read_edits(FIXTURES / ASSIGNMENT / f"{name}.py")
+        edits.notebooks = PYTORCH_VFA.notebooks
         build_submissions.build(edits, submitted)
     # The second student deleted a hidden test cell and made up a graded cell of their own.
-    path = submitted / STUDENTS[1] / spec.ASSIGNMENT / "pytorch_basics.ipynb"
+    path = submitted / STUDENTS[1] / ASSIGNMENT / "pytorch_basics.ipynb"
     notebook = nbformat.read(path, as_version=4)
     notebook.cells = [cell for cell in notebook.cells if cell.id != "column-hidden-tests"]
     notebook.cells.append(nbformat.v4.new_code_cell("print('all good')", metadata={"nbgrader": {
@@ -80,7 +81,7 @@ def submit(submitted: Path) -> None:
 
 def gradebook_scores(gradebook: Path, student: str) -> dict[str, float]:
     with Gradebook(f"sqlite:///{gradebook}") as gb:
-        submission = gb.find_submission(spec.ASSIGNMENT, student)
+        submission = gb.find_submission(ASSIGNMENT, student)
         return {grade.name: grade.score for notebook in submission.notebooks for grade in notebook.grades}
 
 
@@ -118,8 +119,8 @@ def test_the_autograded_notebooks_give_nbgrader_the_same_scores(course):
     root, report = course
     for student in STUDENTS:
         scores = gradebook_scores(root / "gradebook.db", student)
-        for name in spec.NOTEBOOKS:
-            notebook = nbformat.read(root / "autograded" / student / spec.ASSIGNMENT / name, as_version=4)
+        for name in PYTORCH_VFA.notebooks:
+            notebook = nbformat.read(root / "autograded" / student / ASSIGNMENT / name, as_version=4)
             graded = {cell.metadata.nbgrader["grade_id"]: cell for cell in notebook.cells
                       if cell.metadata.get("nbgrader", {}).get("points")}
             assert graded and all("run_checks(" in cell.source for cell in graded.values())
@@ -135,23 +136,23 @@ def test_nbgrader_export_has_the_scores(course):
     assert set(rows) == set(STUDENTS)
     for student in STUDENTS:
         assert float(rows[student]["score"]) == pytest.approx(report[student]["score"])
-        assert float(rows[student]["max_score"]) == spec.MAX_SCORE
+        assert float(rows[student]["max_score"]) == sum(points_by_group(PYTORCH_VFA).values())
     assert rows[STUDENTS[1]]["timestamp"].startswith("2025-01-15 10:30:00")
 
 
 def test_nbgrader_generate_feedback_shows_the_checks_feedback(course):
     root, report = course
-    nbgrader(root, "generate_feedback", spec.ASSIGNMENT)
+    nbgrader(root, "generate_feedback", ASSIGNMENT)
     for student, check, code in (("td-error-as-loss", "td0.update", "td-error-as-loss"),
                                  ("grad-accumulation", "autograd.train_step", "grad-accumulation")):
-        folder = root / "feedback" / student / spec.ASSIGNMENT
+        folder = root / "feedback" / student / ASSIGNMENT
         pages = {name: (folder / name.replace(".ipynb", ".html")).read_text(encoding="utf-8")
-                 for name in spec.NOTEBOOKS}
-        page = pages[spec.GROUPS[check.split(".")[0]].notebook]
+                 for name in PYTORCH_VFA.notebooks}
+        page = pages[PYTORCH_VFA.part(check.split(".")[0]).notebook]
         feedback = next(c["feedback"] for c in report[student]["checks"] if c["name"] == check)
         assert feedback.splitlines()[0] in page  # e.g. "td0.update (1.43/10 points): partial"
         assert f"Likely mistake [{code}]" in page
-    deleted = (root / "feedback" / "grad-accumulation" / spec.ASSIGNMENT / "pytorch_basics.html").read_text()
+    deleted = (root / "feedback" / "grad-accumulation" / ASSIGNMENT / "pytorch_basics.html").read_text()
     assert "tensors.column (1/1 points): passed" in deleted  # the deleted hidden test cell is shown
 
 
@@ -162,7 +163,7 @@ def assignment_record(gradebook: Path) -> dict:
                           sorted((c.name, c.cell_type, c.locked, c.source, c.checksum) for c in nb.source_cells),
                           sorted((c.name, c.max_score, c.cell_type) for c in nb.grade_cells),
                           sorted(c.name for c in nb.solution_cells), sorted(c.name for c in nb.task_cells))
-                for nb in gb.find_assignment(spec.ASSIGNMENT).notebooks}
+                for nb in gb.find_assignment(ASSIGNMENT).notebooks}
 
 
 def test_an_existing_gradebook_from_generate_assignment_is_used_and_regrading_updates(course, tmp_path, cache):
@@ -187,12 +188,12 @@ def test_an_existing_gradebook_from_generate_assignment_is_used_and_regrading_up
 def test_a_gradebook_from_other_source_notebooks_is_refused(tmp_path):
     gradebook = tmp_path / "gradebook.db"
     with Gradebook(f"sqlite:///{gradebook}") as gb:
-        gb.add_assignment(spec.ASSIGNMENT)
-        for name in spec.NOTEBOOKS:
+        gb.add_assignment(ASSIGNMENT)
+        for name in PYTORCH_VFA.notebooks:
             notebook = Path(name).stem
-            gb.add_notebook(notebook, spec.ASSIGNMENT)
-            gb.add_grade_cell("old-hidden-tests", notebook, spec.ASSIGNMENT, max_score=5, cell_type="code")
-            gb.add_source_cell("old-hidden-tests", notebook, spec.ASSIGNMENT, source="assert f(1) == 2",
+            gb.add_notebook(notebook, ASSIGNMENT)
+            gb.add_grade_cell("old-hidden-tests", notebook, ASSIGNMENT, max_score=5, cell_type="code")
+            gb.add_source_cell("old-hidden-tests", notebook, ASSIGNMENT, source="assert f(1) == 2",
                                cell_type="code", locked=True)
     with pytest.raises(GradebookError, match="old-hidden-tests.*runs no check"):
-        record_results([], gradebook)
+        record_results([], gradebook, PYTORCH_VFA)

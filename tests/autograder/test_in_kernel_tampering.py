@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import solutions
+import solutions.pytorch_vfa as solutions
 from autograder import in_kernel
 from autograder.in_kernel import NoPoints, run_checks
 

@@ -28,9 +28,8 @@ AUTOGRADE_TIMEOUT_S = 900  # every student of a course, both notebooks each
 def run_nbgrader(course: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
     """``nbgrader ARGS`` in the course root; fails the test with nbgrader's log on error."""
     env = dict(os.environ)
-    # The kernels that run the hidden tests import `solutions`, the nbgrader
-    # process imports `autograder`: both from this checkout, installed or not.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    # The nbgrader process and the kernels import `autograder` (installed); the kernels' checks find the
+    # course's plug-ins and reference in the course root, from its nbgrader_config.py.
     env.setdefault("OMP_NUM_THREADS", "1")
     process = subprocess.run([str(NBGRADER), *args], cwd=course, env=env, capture_output=True,
                              text=True, timeout=timeout)
@@ -41,10 +40,12 @@ def run_nbgrader(course: Path, *args: str, timeout: float) -> subprocess.Complet
 
 
 def make_course(root: Path) -> Path:
-    """A course root with this repository's config and source, assignment generated."""
+    """A course root with this repository's config, source notebooks, plug-ins
+    and reference (what a course holds), the assignment generated."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    shutil.copytree(REPO / "source", root / "source")
+    for folder in ("source", "assignments", "solutions"):
+        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     run_nbgrader(root, "generate_assignment", ASSIGNMENT, "--force", timeout=GENERATE_TIMEOUT_S)
     return root
 

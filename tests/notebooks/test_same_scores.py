@@ -24,9 +24,10 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import spec
-from autograder.checks.registry import all_checks
+from autograder.checks.registry import all_checks, points_by_group
 from scripts import build_submissions
+from tests.course import FIXTURES as FIXTURE_ROOT
+from tests.course import PYTORCH_VFA
 from tests.notebooks.nbgrader_course import (
     ASSIGNMENT,
     AUTOGRADE_TIMEOUT_S,
@@ -43,7 +44,7 @@ GRADE_TIMEOUT_S = 900
 RUN_CHECKS = re.compile(r"""run_checks\(\s*["']([\w.]+)["']""")
 
 
-CHECK_GROUPS = {meta.name: meta.group for meta, _ in all_checks()}
+CHECK_GROUPS = {meta.name: meta.group for meta, _ in all_checks(PYTORCH_VFA)}
 
 
 def cell_checks() -> dict[str, str]:
@@ -70,7 +71,7 @@ def nbgrader_checks(course: Path, student: str, checks_of_cells: dict[str, str])
 
 
 def group_scores(check_scores: dict[str, float]) -> dict[str, float]:
-    groups = {part.group: 0.0 for part in spec.PARTS}
+    groups = {group: 0.0 for group in PYTORCH_VFA.groups}
     for check, score in check_scores.items():
         groups[CHECK_GROUPS[check]] += score
     return {group: round(score, 2) for group, score in groups.items()}
@@ -80,7 +81,6 @@ def autograder_results(course: Path, tmp_path: Path) -> dict[str, dict]:
     """Student -> the submission in `autograder grade --format json`."""
     report = tmp_path / "report.json"
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.setdefault("OMP_NUM_THREADS", "1")
     process = subprocess.run(
         [sys.executable, "-m", "autograder", "grade", str(course / "submitted"), "--format", "json",
@@ -112,8 +112,8 @@ def both_graders(nbgrader_course: Path, tmp_path_factory) -> dict[str, Graded]:
     for folder, student in (("source", "instructor"), ("release", "untouched")):
         shutil.copytree(REPO / folder / ASSIGNMENT, submitted / student / ASSIGNMENT)
     for name in FIXTURES:
-        edits = build_submissions.read_edits(REPO / "tests" / "fixtures" / "submissions" / f"{name}.py")
-        edits.notebooks = build_submissions.NOTEBOOKS  # both notebooks: the other one as the instructor's
+        edits = build_submissions.read_edits(FIXTURE_ROOT / ASSIGNMENT / f"{name}.py")
+        edits.notebooks = PYTORCH_VFA.notebooks  # both notebooks: the other one as the instructor's
         build_submissions.build(edits, submitted)
     run_nbgrader(course, "autograde", ASSIGNMENT, timeout=AUTOGRADE_TIMEOUT_S)
     checks_of_cells = cell_checks()
@@ -131,7 +131,7 @@ def both_graders(nbgrader_course: Path, tmp_path_factory) -> dict[str, Graded]:
 def test_nbgrader_and_the_autograder_give_the_same_group_scores(both_graders, student):
     graded = both_graders[student]
     theirs, ours = graded.groups
-    assert set(theirs) == set(ours) == set(spec.GROUPS)
+    assert set(theirs) == set(ours) == set(PYTORCH_VFA.groups)
     different = {group: (theirs[group], ours[group]) for group in theirs
                  if abs(theirs[group] - ours[group]) > 0.01}
     checks = {check["name"]: check for check in graded.autograder["checks"]}
@@ -142,7 +142,7 @@ def test_nbgrader_and_the_autograder_give_the_same_group_scores(both_graders, st
 
 def test_the_fixtures_lose_points_in_different_groups(both_graders):
     """The comparison means something: each fixture lost points, not all in one part."""
-    full = {part.group: part.points for part in spec.PARTS}
+    full = points_by_group(PYTORCH_VFA)
     lost = {student: {g for g, score in both_graders[student].groups[1].items() if score < full[g]}
             for student in FIXTURES}
     assert all(lost.values()), lost

@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-import solutions
-
-from autograder.assignment import EXPERIMENT_ID_PREFIX, experiment_cell_ids, graded_cell_ids
-from autograder.checks.registry import all_checks
-from autograder.spec import GROUPS
+import solutions.pytorch_vfa as solutions
+from autograder.checks.registry import all_checks, points_by_group
+from autograder.notebooks import EXPERIMENT_ID_PREFIX, experiment_cell_ids, graded_cell_ids
+from tests.course import PYTORCH_VFA
 from tests.notebooks.nbgrader_course import ASSIGNMENT, NOTEBOOKS, REPO, source_notebook
+
+#: the points of each group, as assignment-spec.md fixes them
+SPEC_POINTS = {"tensors": 15, "networks": 15, "autograd": 10, "td0": 20, "q": 20, "baird": 20}
 
 # The student API of the spec, by score group: every name has its own solution
 # cell `<name-in-kebab-case>-solution`, visible tests `<name>-tests` and one
@@ -83,6 +85,11 @@ def test_every_api_name_has_a_solution_cell_with_its_signature_outside_the_solut
             assert f"{keyword} {name}(" in outside
 
 
+def test_the_checks_points_are_the_specs():
+    """Points are declared once, by the checks (``@check(points=...)``); a part's are their sum."""
+    assert points_by_group(PYTORCH_VFA) == SPEC_POINTS
+
+
 def test_hidden_test_points_per_group_match_the_spec():
     points = {}
     for cell in all_cells():
@@ -93,7 +100,7 @@ def test_hidden_test_points_per_group_match_the_spec():
         group = next(group for group, names in API.items()
                      if any(cell.id.startswith(stem(name) + "-") for name in names))
         points[group] = points.get(group, 0) + nbgrader(cell)["points"]
-    assert points == {group: part.points for group, part in GROUPS.items()}
+    assert points == SPEC_POINTS
 
 
 def test_every_check_has_one_hidden_test_cell_that_runs_it_for_its_points():
@@ -105,10 +112,10 @@ def test_every_check_has_one_hidden_test_cell_that_runs_it_for_its_points():
         for cell in source_notebook(name).cells:
             if nbgrader(cell).get("grade") and nbgrader(cell).get("points"):
                 hidden[cell.id] = (name, cell)
-    for meta, _ in all_checks():
+    for meta, _ in all_checks(PYTORCH_VFA):
         cell_id = f"{stem(meta.function)}-hidden-tests"
         notebook, cell = hidden.pop(cell_id)
-        assert f"{notebook}.ipynb" == meta.part.notebook
+        assert f"{notebook}.ipynb" == PYTORCH_VFA.part(meta.group).notebook
         assert nbgrader(cell)["points"] == meta.points
         assert HIDDEN_REGION.search(cell.source).group(1) == HIDDEN_TEST.format(check=meta.name)
         last = ast.parse(cell.source).body[-1]  # the score is the cell's result: nbgrader's partial credit

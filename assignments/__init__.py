@@ -1,0 +1,1 @@
+"""Assignment plug-ins of this course, one package per assignment."""

@@ -1,0 +1,73 @@
+"""The probe-authoring API: what an assignment's probes module imports.
+
+A probe receives an :class:`Api` (the student's namespace in a worker; the
+reference or a known mistake on the grader's side) and plain arguments, and
+returns data: tensors, numbers, lists, dicts. It never compares anything and
+holds no expected values, so it is safe to run next to student code::
+
+    from autograder.worker.api import Api, probe
+
+    @probe
+    def td_target(api: Api, reward, next_value, terminated, gamma):
+        return api.td_target(reward, next_value, terminated, gamma)
+
+A probes module is the only part of a plug-in that enters the worker, so it
+imports nothing else of its plug-in, nor the reference.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Callable
+
+PROBE_MARK = "__autograder_probe__"
+
+
+class Missing(NameError):
+    """A graded name is not defined in the submission."""
+
+    def __init__(self, name: str):
+        super().__init__(f"name {name!r} is not defined")
+        self.name = name
+
+
+class Api:
+    """Attribute access to a namespace of the student API: ``api.td_target``."""
+
+    def __init__(self, namespace: dict | Any, cache_key: tuple | None = None):
+        self._ns = namespace if isinstance(namespace, dict) else vars(namespace)
+        #: names this API among the grader's fixed ones (the reference, a known
+        #: mistake), so that its results can be reused; None for student code
+        self._cache_key = cache_key
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._ns[name]
+        except KeyError:
+            raise Missing(name) from None
+
+
+def probe(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a function of a probes module as a probe, called by its name."""
+    setattr(fn, PROBE_MARK, True)
+    return fn
+
+
+def probes_of(module: ModuleType) -> dict[str, Callable[..., Any]]:
+    """The probes a module defines, by name."""
+    return {name: value for name, value in vars(module).items()
+            if callable(value) and getattr(value, PROBE_MARK, False) and getattr(value, "__module__", None)
+            == module.__name__}
+
+
+class UnknownProbe(LookupError):
+    """A request names a probe that the assignment's probes module does not define."""
+
+
+def run(probes: dict[str, Callable[..., Any]], name: str, api: Api, **args: Any) -> Any:
+    """Call the probe ``name`` of ``probes`` on ``api``."""
+    try:
+        function = probes[name]
+    except KeyError:
+        raise UnknownProbe(f"no probe is called {name!r}") from None
+    return function(api, **args)

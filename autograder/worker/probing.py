@@ -1,0 +1,93 @@
+"""Answering one probe: call it on the student's namespace, report what happened, as data."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable
+
+import torch
+
+from autograder.worker import api, wire
+from autograder.worker.cells import CappedText, describe_exception
+from autograder.worker.guard import Guard, suspicious
+from autograder.worker.limits import CellTimeout, time_limit
+from autograder.worker.seeding import seed_everything
+
+
+class StudentApi(api.Api):
+    """The student's namespace as the probes see it. What a student's function
+    returns reaches the probe as plain tensors: a tensor subclass could lie to
+    the probe (about its graph, its storage) through ``__torch_function__``."""
+
+    def __init__(self, namespace: dict, guard: Guard | None = None):
+        super().__init__(namespace)
+        self._guard = guard
+
+    def __getattr__(self, name: str) -> Any:
+        value = super().__getattr__(name)
+        if not callable(value) or isinstance(value, type):
+            return value
+
+        def plain_result(*args: Any, **kwargs: Any) -> Any:
+            result = value(*args, **kwargs)
+            if self._guard is not None:
+                for what in suspicious(result):
+                    self._guard.record(what)
+            return self._plain(result)
+
+        return plain_result
+
+    def _plain(self, value: Any) -> Any:
+        if isinstance(value, torch.Tensor) and type(value) not in (torch.Tensor, torch.nn.Parameter):
+            return torch._C.TensorBase.as_subclass(value, torch.Tensor)
+        if isinstance(value, (tuple, list)):
+            return (list if isinstance(value, list) else tuple)(self._plain(v) for v in value)
+        return value
+
+
+def run_probe(probes: dict[str, Callable[..., Any]], namespace: dict, request: dict,
+              guard: Guard | None = None) -> dict:
+    """Call one probe on the student's namespace; say what happened (and,
+    with a guard, what it saw the student's code do: ``tampering``)."""
+    reply = _probe(probes, namespace, request, guard)
+    if guard is not None:
+        reply["tampering"] = guard.findings()
+    return reply
+
+
+def _probe(probes: dict[str, Callable[..., Any]], namespace: dict, request: dict, guard: Guard | None) -> dict:
+    student = StudentApi(namespace, guard)
+    args = _plain(request.get("args", {}))
+    if guard is not None:  # anything patched since the last reply is put back before the probe runs
+        guard.restore()
+    seed_everything(int(request.get("seed", 0)))
+    stdout, stderr = CappedText(), CappedText()
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), \
+                time_limit(float(request.get("time_limit", 10))), \
+                guard.watching() if guard else contextlib.nullcontext():
+            value = api.run(probes, request["probe"], student, **args)
+            if guard is not None:
+                for what in suspicious(value):
+                    guard.record(what)
+                guard.check_output(stdout.getvalue(), stderr.getvalue())
+        return {"outcome": "ok", "value": value}
+    except api.Missing as exc:
+        return {"outcome": "missing", "name": exc.name}
+    except CellTimeout:
+        return {"outcome": "timeout"}
+    except NotImplementedError as exc:
+        return {"outcome": "not-implemented", "error": describe_exception(exc)}
+    except BaseException as exc:  # noqa: BLE001
+        return {"outcome": "error", "error": describe_exception(exc)}
+
+
+def _plain(value: Any) -> Any:
+    """Arguments from the grader, with received tensors made ordinary tensors."""
+    if isinstance(value, wire.WireTensor):
+        return value.values
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

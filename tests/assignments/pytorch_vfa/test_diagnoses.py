@@ -1,0 +1,175 @@
+"""Every known mistake is named, costs points only where it belongs, and reads
+well; correct code written in other styles gets full marks.
+
+All fixture submissions are graded in one batch (as a grader would), once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+
+import pytest
+
+from autograder.cli import main
+from autograder.feedback import DIAGNOSES
+from scripts.build_submissions import build, read_edits
+from tests.course import FIXTURES as FIXTURE_ROOT
+from tests.course import PYTORCH_VFA
+
+FIXTURES = [read_edits(path) for path in sorted((FIXTURE_ROOT / "pytorch_vfa").glob("*.py"))]
+SPEC_CODES = ["missing", "not-implemented", "error", "timeout", "wrong-shape", "wrong-dtype", "wrong-device",
+              "copy-not-view", "activation-on-output", "grad-accumulation", "graph-recorded",
+              "target-not-detached", "td-error-as-loss", "terminal-bootstrap", "truncation-as-termination",
+              "double-step", "sign-flipped", "sarsa-uses-max", "q-learning-uses-next-action", "no-exploration",
+              "always-random", "no-importance-ratio", "wrong-features", "no-divergence", "tampering"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> dict:
+    batch = tmp_path_factory.mktemp("fixtures") / "submitted"
+    for fixture in FIXTURES:
+        build(fixture, batch)
+    instructor = batch / "instructor" / "pytorch_vfa"
+    instructor.mkdir(parents=True)
+    for notebook in PYTORCH_VFA.notebooks:
+        shutil.copy(PYTORCH_VFA.source_dir / notebook, instructor / notebook)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["grade", str(batch), "--format", "json", "--jobs", "2", "--timeout", "5"])
+    assert code == 0, err.getvalue()
+    return {s["student"]: s for s in json.loads(out.getvalue())["submissions"]}
+
+
+def test_every_spec_code_is_explained():
+    assert set(SPEC_CODES) <= set(DIAGNOSES) | set(PYTORCH_VFA.diagnoses)
+
+
+def test_every_diagnosis_code_has_a_fixture_except_tampering():
+    covered = {code for fixture in FIXTURES for code in fixture.expect.values()} - {"partial", "failed"}
+    assert set(SPEC_CODES) - covered == {"tampering"}  # tampering: the adversarial suite
+
+
+def test_the_instructor_notebooks_get_full_marks(report):
+    s = report["instructor"]
+    assert s["score"] == 100.0, [c["feedback"] for c in s["checks"] if c["status"] != "passed"]
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=[f.name for f in FIXTURES])
+def test_fixture_gets_its_diagnosis_and_loses_points_only_there(report, fixture):
+    s = report[fixture.name]
+    groups = {p.group for p in PYTORCH_VFA.parts if p.notebook in fixture.notebooks}
+    for check in s["checks"]:
+        if check["group"] not in groups:
+            continue
+        if fixture.expect.get(check["name"]) == "partial":  # partial credit for behaviour, no mistake named
+            assert check["status"] == "partial" and check["diagnosis"] is None, check["feedback"]
+            assert check["score"] == check["max_score"] / 2
+        elif fixture.expect.get(check["name"]) == "failed":  # no mistake named, no behavioural credit either
+            assert check["status"] == "failed" and check["diagnosis"] is None, check["feedback"]
+            assert check["score"] == 0 and "does not replay" not in check["feedback"]
+        elif check["name"] in fixture.expect:
+            assert check["diagnosis"] == fixture.expect[check["name"]], check["feedback"]
+            assert check["score"] < check["max_score"]
+        else:
+            assert check["status"] == "passed", check["feedback"]
+
+
+# The feedback a student reads, whole (default seed: these inputs are reproducible).
+WHOLE_FEEDBACK = {
+    ("copy-not-view", "tensors.flat_view"): (
+        "tensors.flat_view (0/2 points): failed\n"
+        "Called: flat_view(torch.tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]]))\n"
+        "Expected vs got: whether the result shares the input's storage: expected True, got False\n"
+        "Likely mistake [copy-not-view]: your result copies the data instead of sharing memory with the input "
+        "(`torch.from_numpy`, `.view` share; `torch.tensor`, `.clone`, `.flatten()` of a copy do not).\n"
+        "Where to look: the cell that defines `flat_view` in pytorch_basics.ipynb, Part 1 (tensors)"),
+    ("missing", "tensors.column"): (
+        "tensors.column (0/1 points): missing\n"
+        "Called: column(torch.tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]]), 1)\n"
+        "Got: the name is not defined\n"
+        "Likely mistake [missing]: `column` is not defined in your notebook: was its cell deleted, renamed or "
+        "never run?\n"
+        "Where to look: the cell that defines `column` in pytorch_basics.ipynb, Part 1 (tensors)"),
+    ("td-error-as-loss", "td0.update"): (
+        "td0.update (1.43/10 points): partial\n"
+        "Called: semi_gradient_td0_update(v, SGD(lr=0.1), state=torch.tensor([1.346, 0.9164, 1.413, 1.029]), "
+        "reward=1.0, next_state=torch.tensor([0.09095, -1.656, 0.388, 0.5568]), terminated=False, gamma=0.9) "
+        "on one transition\n"
+        "Expected vs got: the change of the network's weights (item 0): largest error 0.0323191 at index (5, 2): "
+        "expected 0.0105772, got 0.0428963\n"
+        "Likely mistake [td-error-as-loss]: the loss is the TD error itself, not its square: minimising δ pushes "
+        "v̂(S) up regardless of the target. Use ½·δ² (with the target detached).\n"
+        "Where to look: the cell that defines `semi_gradient_td0_update` in value_approximation.ipynb, Part 4 "
+        "(semi-gradient TD(0) prediction)"),
+    ("style-td0-own-draws", "td0.run"): (
+        "td0.run (3/6 points): partial\n"
+        "Called: run_td0(CartPole-v1 truncated at 20 steps, a seeded 4→16→16→1 network, SGD(lr=0.01), "
+        "n_steps=150, gamma=0.95, seed=7242)\n"
+        "Expected vs got: the network's weights after the run (item 0): largest error 0.353456 at index (13, 3): "
+        "expected 0.0560886, got -0.297368\n"
+        "Where to look: the cell that defines `run_td0` in value_approximation.ipynb, Part 4 (semi-gradient TD(0) "
+        "prediction)\n"
+        "Your run learns what TD(0) must: on a 5-state random walk (Sutton & Barto's Example 6.2, 3000 steps) its "
+        "values are within 0.032 (RMS) of the true ones i/6 (limit 0.1). But it does not replay the spec's random "
+        "draws: env.reset(seed=seed) and env.action_space.seed with that same seed, once at the start, then one "
+        "env.action_space.sample() per step and env.reset() with no seed after each episode. Half the points are "
+        "for learning; the other half is for following those draws."),
+    ("style-sarsa-own-draws", "q.run_sarsa"): (
+        "q.run_sarsa (2/4 points): partial\n"
+        "Called: run_sarsa(CartPole-v1 truncated at 15 steps, a seeded 5→16→16→1 network, SGD(lr=0.01), "
+        "n_steps=150, gamma=0.95, epsilon=0.2, seed=9241)\n"
+        "Expected vs got: the network's weights after the run (item 0): largest error 0.177551 at index (8, 3): "
+        "expected 0.271523, got 0.0939728\n"
+        "Where to look: the cell that defines `run_sarsa` in value_approximation.ipynb, Part 5 (action values)\n"
+        "Your run learns what SARSA must: on a 5-state random walk that ends in -1 on the left and +1 on the right "
+        "(1500 steps, epsilon=0.1), its last 50 episodes returned 1.00 on average (a random policy gets about 0; "
+        "the bar is 0.6). But it does not replay the spec's random draws: one np.random.default_rng(seed), made "
+        "once, as the only source of random actions (through epsilon_greedy), and env.reset(seed=seed) once at "
+        "the start, env.reset() with no seed after each episode. Half the points are for learning; the other half "
+        "is for following those draws."),
+    ("timeout", "tensors.drop_singleton_axes"): (
+        "tensors.drop_singleton_axes (0/1 points): timeout\n"
+        "Called: drop_singleton_axes(torch.tensor([[[[[0., 0.]], [[0., 0.]]]], [[[[0., 0.]], [[0., 0.]]]]]))\n"
+        "Got: no answer before the time limit\n"
+        "Likely mistake [timeout]: `drop_singleton_axes` did not finish within 5 s: look for an infinite loop or "
+        "far too much work.\n"
+        "Where to look: the cell that defines `drop_singleton_axes` in pytorch_basics.ipynb, Part 1 (tensors)"),
+}
+
+
+@pytest.mark.parametrize("student, check", [("truncation-as-termination", "td0.run"),
+                                            ("terminal-update-skipped", "q.run_sarsa")])
+def test_a_known_mistake_in_a_run_gets_no_behavioural_credit(report, student, check):
+    result = {c["name"]: c for c in report[student]["checks"]}[check]
+    assert result["diagnosis"] == student and result["score"] == 0
+    assert "does not replay" not in result["feedback"]
+
+
+@pytest.mark.parametrize("student, check", sorted(WHOLE_FEEDBACK), ids=["/".join(k) for k in sorted(WHOLE_FEEDBACK)])
+def test_feedback_reads_whole(report, student, check):
+    checks = {c["name"]: c for c in report[student]["checks"]}
+    assert checks[check]["feedback"] == WHOLE_FEEDBACK[student, check]
+
+
+def reference_lines() -> set[str]:
+    """Lines of the reference's code worth hiding (not blank, not trivial)."""
+    lines = set()
+    for path in PYTORCH_VFA.reference_folder().glob("*.py"):
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if len(line) > 25 and not line.startswith(("#", '"""', "def ", "class ", "from ", "import ")) \
+                    and not line.endswith(("(", ",")):  # a bare call opening is a name, not code
+                lines.add(line)
+    return lines
+
+
+def test_feedback_never_shows_the_reference_code(report):
+    secret = reference_lines()
+    assert len(secret) > 30
+    for submission in report.values():
+        for check in submission["checks"]:
+            leaked = [line for line in secret if line in check["feedback"]]
+            assert not leaked, (submission["student"], check["name"], leaked)
