@@ -39,8 +39,8 @@ class Part:
     """One graded part: a score group of the reports, in one notebook."""
 
     number: int
-    group: str  #: the score group in reports, e.g. ``td0``
-    title: str  #: as feedback names it: "Part 4 (semi-gradient TD(0) prediction)"
+    group: str  #: the score group in reports
+    title: str  #: as feedback names it: "Part <number> (<title>)"
     notebook: str  #: file name of the notebook that holds it
 
 

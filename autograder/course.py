@@ -144,7 +144,13 @@ def assignments_of(path: Path, course: Course) -> set[str]:
         return by_folder
     if path.is_file():
         by_name = {name for name in names if path.name in course.assignment(name).notebooks}
-        return by_name or {name for name in names if notebook_of(path, course.assignment(name))}
+        if by_name:
+            return by_name
+        ids = grade_ids(path)  # the assignments whose source notebooks share the most cell ids with it
+        shared = {name: max((len(ids & known) for known in _source_grade_ids(course.assignment(name).source_dir)
+                             .values()), default=0) for name in names}
+        best = max(shared.values(), default=0)
+        return {name for name, count in shared.items() if count == best > 0}
     return {name for name in names if path.is_dir()
             and any((path / notebook).is_file() for notebook in course.assignment(name).notebooks)}
 

@@ -48,7 +48,7 @@ from autograder.submission import one_submission
 if TYPE_CHECKING:  # nbgrader is imported when needed: `autograder grade` without --gradebook never loads it
     from nbgrader.api import Gradebook, SourceCell
 
-#: ``run_checks("td0.update", …)`` in a hidden test cell: the check it runs
+#: ``run_checks("<group>.<check>", …)`` in a hidden test cell: the check it runs
 RUN_CHECKS = re.compile(r"""^\s*run_checks\(\s*["']([\w.]+)["']""", re.M)
 DEFAULT_COURSE_ID = "default_course"  #: nbgrader's own default
 

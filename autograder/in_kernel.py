@@ -29,7 +29,7 @@ marks. Hence:
   partial credit as "a value greater than 0", and an output that is not read
   as a number counts as full marks), and the graded notebook and nbgrader's
   feedback show the cell as a failed test, the way nbgrader shows any. Its
-  traceback is one line (``NoPoints: td0.update: 0/10 points ...``), not the
+  traceback is one line (``NoPoints: <check>: 0/10 points ...``), not the
   grader's frames;
 * a check that itself breaks counts 0 points with the note that
   ``autograder grade`` gives it.

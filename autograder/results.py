@@ -11,8 +11,8 @@ TAMPERING_PREFIX = "tampering: "  #: how a note about tampering starts (``feedba
 class CheckResult:
     """The outcome of one check."""
 
-    name: str  #: stable check name, e.g. ``td0.update``
-    group: str  #: the part's score group, e.g. ``td0``
+    name: str  #: stable check name, ``<group>.<check>``
+    group: str  #: the part's score group
     score: float
     max_score: float
     status: str  #: passed, partial, failed, error, timeout or missing

@@ -5,9 +5,9 @@ what they need from here::
 
     from autograder.checks import Case, FLOAT32_STEP, call, check
 
-    @check("td0.target", group="td0", points=4, function="td_target")
-    def test_td_target(ctx):
-        ctx.grade([Case("td_target", {...}, call("td_target", ...), FLOAT32_STEP)])
+    @check("part.target", group="part", points=4, function="target")
+    def test_target(ctx):
+        ctx.grade([Case("target", {...}, call("target", ...), FLOAT32_STEP)])
 
 ``pytest assignments/<name>/checks --submission PATH`` runs them with pytest's
 own output (:mod:`autograder.checks.pytest_plugin`); ``autograder grade``

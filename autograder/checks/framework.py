@@ -62,7 +62,7 @@ class Case:
 
     probe: str
     args: dict
-    call: str  #: the call in words, e.g. ``td_target(reward=1.0, …)``
+    call: str  #: the call in words, e.g. ``target(reward=1.0, …)``
     tol: Tolerance = EXACT
     weight: float = 1.0
     #: the part of the result that identifies a known mistake (e.g. an update's

@@ -48,6 +48,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "check(spec): an autograder check, with its name, group and points")
+    if grading_requested(config):  # a bad option is a usage error before anything runs
+        assignment_of(config)
+        _device_and_memory(config)
+
+
+def _device_and_memory(config: pytest.Config) -> tuple[str, int]:
+    try:
+        return (options.resolve_device(config.getoption(options.DEVICE.pytest_dest)),
+                options.memory_bytes(config.getoption(options.MEMORY_LIMIT.pytest_dest)))
+    except options.UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def grading_requested(config: pytest.Config) -> bool:
@@ -125,11 +136,7 @@ class GradingSession:
                                            self.assignment)
                        for name in self.assignment.notebooks}
         self.cell_timeout = config.getoption(options.TIMEOUT.pytest_dest)
-        try:
-            self.device = options.resolve_device(config.getoption(options.DEVICE.pytest_dest))
-            memory = options.memory_bytes(config.getoption(options.MEMORY_LIMIT.pytest_dest))
-        except options.UsageError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        self.device, memory = _device_and_memory(config)
         self.seed = config.getoption(options.SEED.pytest_dest)
         self._zygote: Zygote | None = config.stash.get(ZYGOTE_KEY, None)
         self._owns_zygote = self._zygote is None

@@ -8,8 +8,8 @@ holds no expected values, so it is safe to run next to student code::
     from autograder.worker.api import Api, probe
 
     @probe
-    def td_target(api: Api, reward, next_value, terminated, gamma):
-        return api.td_target(reward, next_value, terminated, gamma)
+    def target(api: Api, reward, next_value, terminated, gamma):
+        return api.target(reward, next_value, terminated, gamma)
 
 A probes module is the only part of a plug-in that enters the worker, so it
 imports nothing else of its plug-in, nor the reference.

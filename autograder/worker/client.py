@@ -139,7 +139,7 @@ class NotebookSession:
 
     zygote: Zygote
     cells: list[dict]
-    cell_time_limit: float = 60.0
+    cell_time_limit: float  #: seconds per cell (``--timeout``)
     reports: list[CellReport] = field(default_factory=list)
     _worker: Worker | None = None
     _skip: set[int] = field(default_factory=set)

@@ -64,7 +64,7 @@ def _probe(probes: dict[str, Callable[..., Any]], namespace: dict, request: dict
     stdout, stderr = CappedText(), CappedText()
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), \
-                time_limit(float(request.get("time_limit", 10))), \
+                time_limit(float(request["time_limit"])), \
                 guard.watching() if guard else contextlib.nullcontext():
             value = api.run(probes, request["probe"], student, **args)
             if guard is not None:

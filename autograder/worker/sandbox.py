@@ -13,7 +13,7 @@ non-editable install puts the engine in site-packages), it is masked. There is
 no network. Where the machine has an NVIDIA GPU, its device nodes (and
 ``/sys``, read-only) are shown too, so that student code can use CUDA: workers
 see the GPU exactly when the grader does, whatever ``--device`` says, and
-``select_device`` answers alike on both sides. Each submission's zygote then
+a student's function that picks a device answers alike on both sides. Each submission's zygote then
 enters namespaces of its own, nested in those, with its own empty ``/tmp`` and
 ``/proc``: submissions see nothing of each other, and killing a zygote ends
 its PID namespace, so no process of the submission survives it. (Where that

@@ -57,7 +57,7 @@ def serve(sock: socket.socket, config: dict) -> None:
             return
         kind = request.get("kind")
         if kind == "cell":
-            reply = run_cell(namespace, request["cell"], float(request.get("time_limit", 60)), guard)
+            reply = run_cell(namespace, request["cell"], float(request["time_limit"]), guard)
         elif kind == "probe":
             reply = run_probe(probes, namespace, request, guard)
         else:

@@ -61,11 +61,9 @@ def engine_files() -> tuple[str, ...]:
     (an editable install's path hook and records, the ``.dist-info``): all of
     it the grader's, none of it for a sandbox."""
     found = {str(ENGINE_DIR)}
-    for name in importlib.metadata.packages_distributions().get(ENGINE_DIR.name, []):
-        try:
-            dist = importlib.metadata.distribution(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    names = set(importlib.metadata.packages_distributions().get(ENGINE_DIR.name, []))
+    # every copy of the records (an editable install's .dist-info, the checkout's .egg-info), not the first
+    for dist in (d for name in names for d in importlib.metadata.distributions(name=name)):
         record = getattr(dist, "_path", None)  # the .dist-info (or .egg-info) folder itself
         if record is not None:
             found.add(str(Path(record).resolve()))

@@ -168,11 +168,12 @@ class Run:
         return next(s for s in self.report["submissions"] if s["student"] == name)
 
 
-def grade(paths: list[Path], mode: str, workdir: Path, output: Path, jobs: int = 2) -> Run:
-    """``autograder grade PATHS --format json --output OUTPUT`` in ``workdir``, as a subprocess."""
+def grade(paths: list[Path], mode: str, workdir: Path, output: Path, jobs: int = 2,
+          python: Path = Path(sys.executable)) -> Run:
+    """``autograder grade PATHS --format json --output OUTPUT`` in ``workdir``, as a subprocess of ``python``."""
     tmpdir = workdir / "tmp"
     tmpdir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "autograder", "grade", *map(str, paths), "--format", "json", "--jobs", str(jobs),
+    command = [str(python), "-m", "autograder", "grade", *map(str, paths), "--format", "json", "--jobs", str(jobs),
                "--timeout", str(TIMEOUT_S), "--sandbox", mode, "--no-cache", "--output", str(output),
                "--course-root", str(ROOT)]
     started = time.monotonic()
@@ -202,7 +203,9 @@ class Batch:
         return self.run.student(name)
 
 
-def build_batch(tmp: Path, mode: str, attacks: list[Attack]) -> Batch:
+def build_batch(tmp: Path, mode: str, attacks: list[Attack], python: Path = Path(sys.executable)) -> Batch:
+    """The attacks and the honest students graded in one batch by ``python``'s engine (an editable
+    checkout's, or a non-editable install's), the honest ones alone first."""
     marker = f"advmark{secrets.token_hex(4)}"
     batch, workdir, outdir = tmp / "submitted", tmp / "cwd", tmp / "out"
     for folder in (batch, workdir, outdir):
@@ -232,11 +235,11 @@ def build_batch(tmp: Path, mode: str, attacks: list[Attack]) -> Batch:
     for student in (CLASSMATE, HONEST_STUDENT):
         solo = tmp / f"alone-{student}"
         solo.mkdir()
-        alone[student] = grade([batch / student], mode, solo, solo / "report.json", jobs=1)
+        alone[student] = grade([batch / student], mode, solo, solo / "report.json", jobs=1, python=python)
 
     before = set(processes())
     try:
-        run = grade([batch], mode, workdir, output)
+        run = grade([batch], mode, workdir, output, python=python)
         deadline = time.monotonic() + GRACE_S
         while leftovers(before, marker, tmp) and time.monotonic() < deadline:
             time.sleep(0.5)

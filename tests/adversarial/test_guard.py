@@ -186,7 +186,7 @@ def test_a_probe_reports_the_subclass_as_tampering(tmp_path):
     script = SCRIPT.replace("print(json.dumps(results))", """
 import torch
 reply = probing.run_probe(probes_of(probes), namespace, {"probe": "predict_no_grad",
-                          "args": {"x": torch.randn(2, 4), "seed": 0}, "seed": 0}, guard)
+                          "args": {"x": torch.randn(2, 4), "seed": 0}, "seed": 0, "time_limit": 60}, guard)
 print(json.dumps({k: v for k, v in reply.items() if k != "value"} | {"value": {"records_graph":
       reply["value"]["records_graph"]}}))""")
     cell = ("import torch\nclass Liar(torch.Tensor):\n    pass\n"
