@@ -44,9 +44,10 @@ test: setup
 bench: setup
 	$(PY) scripts/bench_td_loops.py
 
-# autograder grade vs nbgrader autograde on the same 10 submissions (~10 min; QUICK=1: ~3 min).
+# autograder grade vs nbgrader autograde on the same 10 submissions (~10 min; QUICK=1: ~3 min);
+# BASELINE=REV: only this autograder against the one of git revision REV, side by side.
 bench-grading: setup
-	$(WITH_VENV) $(PY) scripts/bench_grading.py $(if $(QUICK),--quick)
+	$(WITH_VENV) $(PY) scripts/bench_grading.py $(if $(QUICK),--quick) $(if $(BASELINE),--baseline $(BASELINE))
 
 # On a machine with an NVIDIA GPU: grade every fixture on CUDA and on the CPU and compare, run the notebooks
 # on CUDA (scripts/cuda_check.py; ~3 min on 16 cores). Without a GPU it checks the CPU path the same way.

@@ -3,6 +3,7 @@
     python scripts/bench_grading.py            # 10 submissions, about 10 minutes here
     python scripts/bench_grading.py --quick    # 2 submissions, about 3 minutes (a smoke run)
     python scripts/bench_grading.py -n 6 --repeat 1 --no-single
+    python scripts/bench_grading.py --baseline 44bff7f   # this autograder against an earlier revision's
 
 What is graded
     The same N submissions for every grader (default 10): the example students
@@ -55,6 +56,14 @@ What is measured, and why
     6. Latency of grading ONE submission from the command line (start-up
        included), for each grader (skipped by ``--quick`` and ``--no-single``):
        what a student waits for when each submission is graded on its own.
+
+With ``--baseline REV`` it measures one thing only: the autograder of this
+checkout against the autograder of the git revision REV, on the same
+submissions, ``--jobs 1 --no-cache``, alternating (ABAB...) ``--repeat``
+times. REV is checked out in a temporary git worktree and installed, as its
+own ``make setup`` would (editable), in a temporary environment whose
+dependencies are this one's. It prints per-submission ``duration_s``
+(median over the repeats) side by side, and the ratio of the medians.
 
 Every subprocess has a timeout and runs in its own session; on a timeout, an
 error or Ctrl-C its whole process tree is killed, and the temporary folder is
@@ -309,9 +318,12 @@ def nbgrader_breakdown(student: dict) -> dict:
 
 # --- autograder -------------------------------------------------------------------------
 
-def autograder_batch(submitted: Path, tmp: Path, env: dict, jobs: int, sandbox: str, timeout: float) -> dict:
-    cmd = [sys.executable, "-m", "autograder", "grade", str(submitted), "--format", "json", "--no-cache",
-           "--jobs", str(jobs), "--sandbox", sandbox, "--course-root", str(ROOT), "--assignment", ASSIGNMENT]
+def autograder_batch(submitted: Path, tmp: Path, env: dict, jobs: int, sandbox: str, timeout: float,
+                     python: str = sys.executable, course: list[str] | None = None) -> dict:
+    """One ``autograder grade`` batch of ``python``'s engine (``course``: how it is told the course)."""
+    course = ["--course-root", str(ROOT), "--assignment", ASSIGNMENT] if course is None else course
+    cmd = [python, "-m", "autograder", "grade", str(submitted), "--format", "json", "--no-cache",
+           "--jobs", str(jobs), "--sandbox", sandbox, *course]
     done, wall, _ = run(cmd, cwd=tmp, env=env, timeout=timeout,
                         what=f"autograder grade --jobs {jobs} --sandbox {sandbox}")
     report = json.loads(done.stdout)
@@ -465,6 +477,75 @@ def code_fingerprint() -> str:
                 digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     digest.update((ROOT / "nbgrader_config.py").read_bytes())
     return digest.hexdigest()[:12]
+
+
+# --- against an earlier revision -----------------------------------------------------------
+
+def baseline_python(rev: str, tmp: Path, env: dict) -> tuple[str, Path]:
+    """REV checked out in a git worktree and installed as its ``make setup`` would (editable), in an
+    environment without packages of its own (this one's, through a .pth file); its Python and worktree."""
+    tree = tmp / f"baseline-{rev}"
+    run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev], cwd=ROOT, env=env, timeout=120,
+        what=f"git worktree add {rev}")
+    venv = tmp / "baseline-venv"
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp, env=env, timeout=120, what="venv")
+    python = str(venv / "bin" / "python")
+    site = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp, env=env,
+               timeout=60, what="site-packages")[0].stdout.strip()
+    import sysconfig
+
+    Path(site, "bench-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "-e", str(tree)], cwd=tmp, env=env, timeout=300, what=f"pip install -e the worktree of {rev}")
+    return python, tree
+
+
+def remove_worktree(tree: Path, env: dict) -> None:
+    try:
+        run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], cwd=ROOT, env=env, timeout=120,
+            what="git worktree remove")
+    except BenchError as exc:
+        print(f"bench_grading: {exc}", file=sys.stderr)
+
+
+def compare_with_baseline(args, tmp: Path, env: dict, students: list[str], mode: str, timeout: float, step) -> str:
+    """This autograder against REV's, alternating, on the same submissions; the report's text."""
+    python, tree = baseline_python(args.baseline, tmp, env)
+    # The baseline's environment sees this one's packages, this engine's pytest plugin among them: its pytest
+    # loads pytest-timeout alone, as it would in an environment of its own.
+    baseline_env = {**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTEST_PLUGINS": "pytest_timeout"}
+    try:
+        runs: dict[str, list[dict]] = {"baseline": [], "current": []}
+        for i in range(args.repeat or 3):
+            for who in (("baseline", "current") if i % 2 == 0 else ("current", "baseline")):
+                step(f"autograder of {args.baseline if who == 'baseline' else 'this checkout'} "
+                     f"(run {i + 1}/{args.repeat or 3})")
+                if who == "baseline":
+                    batch = autograder_batch(tmp / "submitted", tmp, baseline_env, 1, mode, timeout, python=python,
+                                             course=[])
+                else:
+                    batch = autograder_batch(tmp / "submitted", tmp, env, 1, mode, timeout)
+                not_graded = [st for st, status in batch["status"].items() if status != "graded"]
+                if not_graded:
+                    raise BenchError(f"the {who} autograder did not grade {not_graded}")
+                runs[who].append(batch)
+    finally:
+        remove_worktree(tree, env)
+    per = {who: {st: med(r["durations"][st] for r in results) for st in students} for who, results in runs.items()}
+    scores = {who: runs[who][0]["scores"] for who in runs}
+    rows = [[st, s(per["baseline"][st]), s(per["current"][st]), f"{per['current'][st] / per['baseline'][st]:.2f}",
+             f"{scores['baseline'][st]:g} / {scores['current'][st]:g}"] for st in students]
+    medians = {who: med(per[who].values()) for who in per}
+    ratio = medians["current"] / medians["baseline"]
+    rows.append(["MEDIAN", s(medians["baseline"]), s(medians["current"]), f"{ratio:.2f}", ""])
+    walls = {who: med(r["wall"] for r in runs[who]) for who in runs}
+    load = os.getloadavg()
+    return "\n".join([
+        f"bench_grading --baseline {args.baseline}: {len(students)} submissions, --jobs 1 --no-cache --sandbox {mode}, "
+        f"{len(runs['current'])} alternating runs each; {os.cpu_count()} cores, load {load[0]:.2f}",
+        table(["submission", f"{args.baseline} (s)", "this checkout (s)", "ratio", "score (before / now)"], rows),
+        f"per-submission median: {medians['baseline']:.2f} s -> {medians['current']:.2f} s ({100 * (ratio - 1):+.1f}%)",
+        f"batch wall (median): {walls['baseline']:.1f} s -> {walls['current']:.1f} s", ""])
 
 
 # --- report -----------------------------------------------------------------------------
@@ -692,6 +773,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="2 submissions, 1 repeat, no one-submission latency runs (a smoke run)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (its path is printed)")
+    parser.add_argument("--baseline", metavar="REV", help="only compare this autograder with the one of the git "
+                        "revision REV, side by side (see the module docstring)")
     args = parser.parse_args(argv)
     n = args.submissions or (2 if args.quick else 10)
     repeat = args.repeat or (1 if args.quick else 2)
@@ -723,6 +806,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         step(f"building {n} submissions in {tmp}")
         students = build_submissions(pick_submissions(n), tmp / "submitted")
+        if args.baseline:
+            sys.stdout.write(compare_with_baseline(args, tmp, env, students, modes[0], ag_timeout, step))
+            return 0
         step("building the nbgrader course (generate_assignment)")
         make_course(tmp / "course", tmp / "submitted", students[0], env)
         results: dict = {"autograder": {"jobs1": {m: [] for m in modes}, "jobsN": {}}, "load_start": load_start}
