@@ -29,8 +29,11 @@ CHECK_TEMPLATE = """\
 {name} ({score:g}/{max_score:g} points): {status}
 Called: {call}
 {comparison}
-Likely mistake [{diagnosis}]: {explanation}
+{likely}
 Where to look: {where}"""
+
+#: one line of ``likely`` per diagnosis code (a known mistake may be several at once)
+LIKELY_TEMPLATE = "Likely mistake [{diagnosis}]: {explanation}"
 
 CHECK_TEMPLATE_NO_DIAGNOSIS = """\
 {name} ({score:g}/{max_score:g} points): {status}

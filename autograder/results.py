@@ -18,6 +18,8 @@ class CheckResult:
     status: str  #: passed, partial, failed, error, timeout or missing
     diagnosis: str | None = None  #: a diagnosis code of the spec, when one fits
     feedback: str = ""  #: what a student reads
+    #: every code that fits, ``diagnosis`` first: a known mistake can be two at once (γ ignored twice, say)
+    diagnoses: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)

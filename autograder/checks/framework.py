@@ -271,7 +271,7 @@ class CheckContext:
                                                title=part.title)
         text = feedback.TAMPERING_TEMPLATE.format(name=s.name, max_score=s.points, explanation=self._explain(
             "tampering"), what="; ".join(tampering), where=where)
-        return CheckResult(s.name, s.group, 0.0, s.points, "failed", "tampering", text)
+        return CheckResult(s.name, s.group, 0.0, s.points, "failed", "tampering", text, ["tampering"])
 
     def _credit_for_callees(self, cases, got, failing) -> str | None:
         """Whether the result is right given the mistakes already counted in
@@ -291,7 +291,7 @@ class CheckContext:
         return None
 
     def _credit_note(self, callees: list[str]) -> str:
-        named = ", ".join(f"`{name}` [{self.diagnosed[name][0]}]" for name in callees)
+        named = ", ".join(f"`{name}` [{', '.join(codes_of(self.diagnosed[name][0]))}]" for name in callees)
         return feedback.DEPENDENT_NOTE.format(function=self.spec.function, callees=named)
 
     def _best_mistake(self, cases, got, failing, expected) -> str | None:
@@ -340,20 +340,27 @@ class CheckContext:
                        comparison=_comparison_text(out, comparison, self.assignment.result_fields), where=where,
                        function=s.function,
                        time_limit=self.time_limit or s.time_limit, error=_error_text(out))
-        if code == "missing" and out is not None and (out.error or {}).get("type") == "MissingNotebook":
-            code_text = feedback.MISSING_NOTEBOOK.format(notebook=part.notebook)
+        codes = codes_of(code)
+        if codes == ("missing",) and out is not None and (out.error or {}).get("type") == "MissingNotebook":
+            explanations = [feedback.MISSING_NOTEBOOK.format(notebook=part.notebook)]
         else:
-            code_text = self._explain(code, **context) if code else ""
-        if code:
-            text = feedback.CHECK_TEMPLATE.format(diagnosis=code, explanation=code_text,
-                                                  **context)
+            explanations = [self._explain(c, **context) for c in codes]
+        if codes:
+            likely = "\n".join(feedback.LIKELY_TEMPLATE.format(diagnosis=c, explanation=e)
+                               for c, e in zip(codes, explanations))
+            text = feedback.CHECK_TEMPLATE.format(likely=likely, **context)
         else:
             text = feedback.CHECK_TEMPLATE_NO_DIAGNOSIS.format(**context)
-        return CheckResult(s.name, s.group, score, s.points, status, code, text + note)
-
+        return CheckResult(s.name, s.group, score, s.points, status, codes[0] if codes else None, text + note,
+                           list(codes))
 
     def _explain(self, code: str, **context: object) -> str:
         return feedback.explain(code, self.assignment.diagnoses, **context)
+
+
+def codes_of(code: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    """A diagnosis as its codes: a known mistake may be declared as several at once (a tuple)."""
+    return () if not code else (code,) if isinstance(code, str) else tuple(code)
 
 
 def _error_text(out: Outcome | None) -> str:

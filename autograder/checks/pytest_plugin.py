@@ -230,5 +230,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         status = "timeout" if "Timeout" in str(report.longrepr) else "error"
         result = CheckResult(meta.name, meta.group, 0.0, meta.points, status, status,
                              f"{meta.name} (0/{meta.points:g} points): {status}\n"
-                             f"The grader could not finish this check; please tell your instructor.")
+                             f"The grader could not finish this check; please tell your instructor.", [status])
     report.user_properties.append(("check_result", result.to_dict()))
