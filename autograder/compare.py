@@ -156,11 +156,11 @@ def _values_close(got: torch.Tensor, expected: torch.Tensor, tol: Tolerance) -> 
     if g.numel() == 0:
         return True, 0.0, ()
     error = (g - e).abs()
-    both_nan = g.isnan() & e.isnan()
-    same_inf = (g == e) & e.isinf()
-    error = torch.where(both_nan | same_inf, torch.zeros_like(error), error)
-    error = torch.nan_to_num(error, nan=math.inf)
-    bad = error > tol.atol + tol.rtol * e.abs()
+    # NaN matches NaN and inf the same inf, nothing else: a relative tolerance of an infinite value
+    # would let any number through
+    exact = (g.isnan() & e.isnan()) | ((g == e) & e.isinf())
+    error = torch.nan_to_num(torch.where(exact, torch.zeros_like(error), error), nan=math.inf, posinf=math.inf)
+    bad = ~exact & (~(g.isfinite() & e.isfinite()) | (error > tol.atol + tol.rtol * e.abs()))
     flat = int(error.flatten().argmax())
     index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), e.shape)) if e.dim() else ()
     return not bool(bad.any()), float(error.flatten()[flat]), index

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from autograder.compare import EXACT, FLOAT32_STEP, compare
@@ -51,6 +52,16 @@ def test_tolerances_are_explicit():
 def test_nan_equals_nan_but_not_a_number():
     assert compare(t([float("nan")]), t([float("nan")])).ok
     assert not compare(t([float("nan")]), t([1.0])).ok
+
+
+@pytest.mark.parametrize("tol", [EXACT, FLOAT32_STEP], ids=["exact", "relative"])
+def test_inf_equals_the_same_inf_and_nothing_else(tol):
+    inf = float("inf")
+    assert compare(t([-inf, 1.0]), t([-inf, 1.0]), tol).ok
+    for got, expected in ((-200.0, -inf), (-inf, -200.0), (inf, -inf), (float("nan"), inf)):
+        result = compare(t([got]), t([expected]), tol)  # a relative tolerance of inf must not let -200 through
+        assert result.problem == "values", (got, expected)
+    assert compare(t([-200.0]), t([-inf]), tol).message == "result: largest error inf at index 0: expected -inf, got -200"
 
 
 def test_dicts_and_lists_compare_item_by_item_with_a_path():
