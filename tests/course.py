@@ -9,4 +9,5 @@ from autograder.course import find_course
 REPO = Path(__file__).resolve().parents[1]
 COURSE = find_course(REPO)
 PYTORCH_VFA = COURSE.assignment("pytorch_vfa")
+POLICY_GRADIENT = COURSE.assignment("policy_gradient")
 FIXTURES = REPO / "tests" / "fixtures" / "submissions"

@@ -1,8 +1,9 @@
 """A throw-away nbgrader course, built from this repository.
 
-``nbgrader_course`` copies ``nbgrader_config.py`` and ``source/`` into a
-temporary course root and runs ``nbgrader generate_assignment`` there, so tests
-never touch the repository's own ``release/`` or gradebook. Every nbgrader call
+``nbgrader_course`` copies ``nbgrader_config.py``, ``source/`` and the
+plug-ins and reference into a temporary course root and runs ``nbgrader
+generate_assignment`` there for every assignment, so tests never touch the
+repository's own ``release/`` or gradebook. Every nbgrader call
 is a subprocess with a timeout.
 """
 
@@ -17,9 +18,19 @@ from pathlib import Path
 import nbformat
 
 REPO = Path(__file__).resolve().parents[2]
-ASSIGNMENT = "pytorch_vfa"
+ASSIGNMENTS = ("pytorch_vfa", "policy_gradient")  #: every assignment of the course, each with its notebooks
+ASSIGNMENT = "pytorch_vfa"  #: the one whose behaviour under nbgrader the tests of this folder go into
 COURSE_ID = "rldmuu"  # c.CourseDirectory.course_id in nbgrader_config.py
 NOTEBOOKS = ("pytorch_basics", "value_approximation")
+
+
+def notebooks_of(assignment: str) -> tuple[str, ...]:
+    """The notebooks of an assignment, by name without ``.ipynb``."""
+    return tuple(sorted(p.stem for p in (REPO / "source" / assignment).glob("*.ipynb")))
+
+
+#: (assignment, notebook) for every notebook of the course
+ASSIGNMENT_NOTEBOOKS = tuple((a, n) for a in ASSIGNMENTS for n in notebooks_of(a))
 NBGRADER = Path(sys.executable).with_name("nbgrader")
 GENERATE_TIMEOUT_S = 120
 AUTOGRADE_TIMEOUT_S = 900  # every student of a course, both notebooks each
@@ -46,7 +57,8 @@ def make_course(root: Path) -> Path:
     shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
     for folder in ("source", "assignments", "solutions"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    run_nbgrader(root, "generate_assignment", ASSIGNMENT, "--force", timeout=GENERATE_TIMEOUT_S)
+    for assignment in ASSIGNMENTS:
+        run_nbgrader(root, "generate_assignment", assignment, "--force", timeout=GENERATE_TIMEOUT_S)
     return root
 
 
@@ -54,10 +66,10 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     return nbformat.read(path, as_version=nbformat.NO_CONVERT)
 
 
-def source_notebook(name: str) -> nbformat.NotebookNode:
-    return read_notebook(REPO / "source" / ASSIGNMENT / f"{name}.ipynb")
+def source_notebook(name: str, assignment: str = ASSIGNMENT) -> nbformat.NotebookNode:
+    return read_notebook(REPO / "source" / assignment / f"{name}.ipynb")
 
 
-def release_notebook(name: str) -> nbformat.NotebookNode:
-    return read_notebook(REPO / "release" / ASSIGNMENT / f"{name}.ipynb")
+def release_notebook(name: str, assignment: str = ASSIGNMENT) -> nbformat.NotebookNode:
+    return read_notebook(REPO / "release" / assignment / f"{name}.ipynb")
 

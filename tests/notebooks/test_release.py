@@ -9,13 +9,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.notebooks.nbgrader_course import (
-    ASSIGNMENT,
-    NOTEBOOKS,
-    REPO,
-    release_notebook,
-    source_notebook,
-)
+from tests.notebooks.nbgrader_course import ASSIGNMENT_NOTEBOOKS, ASSIGNMENTS, REPO, release_notebook, \
+    source_notebook
+
+EACH = pytest.mark.parametrize("assignment, name", ASSIGNMENT_NOTEBOOKS,
+                               ids=[f"{a}/{n}" for a, n in ASSIGNMENT_NOTEBOOKS])
 
 SOLUTION_REGION = re.compile(
     r"^(?P<indent>[ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION$", re.M | re.S)
@@ -33,30 +31,31 @@ def role(cell) -> str:
     return "solution" if meta.get("solution") else "grade" if meta.get("grade") else "other"
 
 
-def test_committed_release_is_what_generate_assignment_builds(nbgrader_course: Path):
-    built = nbgrader_course / "release" / ASSIGNMENT
-    committed = REPO / "release" / ASSIGNMENT
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_committed_release_is_what_generate_assignment_builds(nbgrader_course: Path, assignment: str):
+    built = nbgrader_course / "release" / assignment
+    committed = REPO / "release" / assignment
     names = sorted(p.name for p in built.iterdir())
     assert names == sorted(p.name for p in committed.iterdir()), "release/ holds other files"
     for name in names:
         assert (built / name).read_bytes() == (committed / name).read_bytes(), (
-            f"release/{ASSIGNMENT}/{name} is out of date with source/: run `make release` "
-            "(nbgrader generate_assignment pytorch_vfa --force) and commit release/")
+            f"release/{assignment}/{name} is out of date with source/: run `make release` "
+            f"(nbgrader generate_assignment {assignment} --force) and commit release/")
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_release_keeps_every_cell_and_its_id(name):
-    assert [c.id for c in release_notebook(name).cells] == [c.id for c in source_notebook(name).cells]
+@EACH
+def test_release_keeps_every_cell_and_its_id(assignment, name):
+    assert [c.id for c in release_notebook(name, assignment).cells] == [c.id for c in source_notebook(name, assignment).cells]
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_release_holds_no_solution_and_no_hidden_test(name):
-    text = (REPO / "release" / ASSIGNMENT / f"{name}.ipynb").read_text(encoding="utf-8")
+@EACH
+def test_release_holds_no_solution_and_no_hidden_test(assignment, name):
+    text = (REPO / "release" / assignment / f"{name}.ipynb").read_text(encoding="utf-8")
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
                    "import solutions"):
         assert marker not in text
-    release = cells_by_id(release_notebook(name))
-    for cell in source_notebook(name).cells:
+    release = cells_by_id(release_notebook(name, assignment))
+    for cell in source_notebook(name, assignment).cells:
         answers = [m.group(0) for m in SOLUTION_REGION.finditer(cell.source)]
         answers += [m.group(0) for m in HIDDEN_REGION.finditer(cell.source)]
         released = {line.strip() for line in release[cell.id].source.splitlines()}
@@ -66,10 +65,10 @@ def test_release_holds_no_solution_and_no_hidden_test(name):
             assert not leaked, f"{name}.ipynb, cell {cell.id}: the release still has {leaked}"
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_release_stubs_are_the_source_with_each_solution_replaced_by_a_stub(name):
-    release = cells_by_id(release_notebook(name))
-    for cell in source_notebook(name).cells:
+@EACH
+def test_release_stubs_are_the_source_with_each_solution_replaced_by_a_stub(assignment, name):
+    release = cells_by_id(release_notebook(name, assignment))
+    for cell in source_notebook(name, assignment).cells:
         if role(cell) == "solution":
             expected = SOLUTION_REGION.sub(lambda m: STUB.format(indent=m["indent"]), cell.source)
             assert release[cell.id].source == expected
@@ -82,13 +81,13 @@ def test_release_stubs_are_the_source_with_each_solution_replaced_by_a_stub(name
             assert release[cell.id].source == cell.source
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_every_release_stub_raises_not_implemented_error(name):
+@EACH
+def test_every_release_stub_raises_not_implemented_error(assignment, name):
     """Run the release's provided and solution cells, then call every function and
     class they define (with placeholder arguments): each must raise NotImplementedError."""
     namespace: dict = {}
     stubs = []
-    for cell in release_notebook(name).cells:
+    for cell in release_notebook(name, assignment).cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code" or meta.get("grade") or cell.id.endswith("-tests"):
             continue
@@ -108,8 +107,8 @@ def test_every_release_stub_raises_not_implemented_error(name):
             target(*[None] * n_args)
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_release_is_valid_nbformat_4_5(name):
-    notebook = release_notebook(name)
+@EACH
+def test_release_is_valid_nbformat_4_5(assignment, name):
+    notebook = release_notebook(name, assignment)
     nbformat.validate(notebook)
     assert (notebook.nbformat, notebook.nbformat_minor) == (4, 5)

@@ -1,4 +1,4 @@
-"""The source notebooks follow the authoring rules of the assignment spec."""
+"""The source notebooks of every assignment follow the authoring rules of their spec."""
 
 from __future__ import annotations
 
@@ -15,36 +15,48 @@ import torch
 import solutions.pytorch_vfa as solutions
 from autograder.checks.registry import all_checks, points_by_group
 from autograder.notebooks import EXPERIMENT_ID_PREFIX, experiment_cell_ids, graded_cell_ids
-from tests.course import PYTORCH_VFA
-from tests.notebooks.nbgrader_course import ASSIGNMENT, NOTEBOOKS, REPO, source_notebook
+from tests.course import COURSE
+from tests.notebooks.nbgrader_course import ASSIGNMENT_NOTEBOOKS, ASSIGNMENTS, REPO, notebooks_of, source_notebook
 
-#: the points of each group, as assignment-spec.md fixes them
-SPEC_POINTS = {"tensors": 15, "networks": 15, "autograd": 10, "td0": 20, "q": 20, "baird": 20}
-
-# The student API of the spec, by score group: every name has its own solution
-# cell `<name-in-kebab-case>-solution`, visible tests `<name>-tests` and one
-# hidden test cell `<name>-hidden-tests` that runs the grader's check of it.
-API = {
-    "tensors": ["tensor_from_data", "column", "columns_concatenated", "columns_stacked",
-                "move_first_axis_last", "drop_singleton_axes", "add_axis", "flat_view",
-                "select_device"],
-    "networks": ["NeuralNetwork", "predict_class", "ValueFunction"],
-    "autograd": ["logistic_gradients", "train_step", "predict_no_grad"],
-    "td0": ["td_target", "semi_gradient_td0_update", "run_td0"],
-    "q": ["q_values", "epsilon_greedy", "semi_gradient_sarsa_update",
-          "semi_gradient_q_learning_update", "run_sarsa"],
-    "baird": ["baird_features", "baird_semi_gradient", "baird_expected_td", "run_baird_td"],
+#: The contract of each assignment's spec: the points of each group, and its student API by score
+#: group. Every name has its own solution cell `<stem>-solution`, visible tests `<stem>-tests` and
+#: one hidden test cell `<stem>-hidden-tests` that runs the grader's check of it; the stem is the
+#: kebab-case name unless STEMS says otherwise.
+SPEC_POINTS = {
+    "pytorch_vfa": {"tensors": 15, "networks": 15, "autograd": 10, "td0": 20, "q": 20, "baird": 20},
+    "policy_gradient": {"policy": 20, "returns": 15, "reinforce": 35, "baseline": 30},
 }
-# Cell-id stems that differ from the kebab-case name.
+API = {
+    "pytorch_vfa": {
+        "tensors": ["tensor_from_data", "column", "columns_concatenated", "columns_stacked",
+                    "move_first_axis_last", "drop_singleton_axes", "add_axis", "flat_view",
+                    "select_device"],
+        "networks": ["NeuralNetwork", "predict_class", "ValueFunction"],
+        "autograd": ["logistic_gradients", "train_step", "predict_no_grad"],
+        "td0": ["td_target", "semi_gradient_td0_update", "run_td0"],
+        "q": ["q_values", "epsilon_greedy", "semi_gradient_sarsa_update",
+              "semi_gradient_q_learning_update", "run_sarsa"],
+        "baird": ["baird_features", "baird_semi_gradient", "baird_expected_td", "run_baird_td"],
+    },
+    "policy_gradient": {
+        "policy": ["SoftmaxPolicy", "action_probabilities", "log_probs", "sample_action"],
+        "returns": ["discounted_returns"],
+        "reinforce": ["reinforce_loss", "reinforce_update", "run_reinforce"],
+        "baseline": ["reinforce_baseline_update", "run_reinforce_baseline"],
+    },
+}
 STEMS = {"NeuralNetwork": "neural-network", "ValueFunction": "value-function",
          "semi_gradient_td0_update": "td0-update", "semi_gradient_sarsa_update": "sarsa-update",
-         "semi_gradient_q_learning_update": "q-learning-update"}
+         "semi_gradient_q_learning_update": "q-learning-update", "SoftmaxPolicy": "softmax-policy"}
 RUNNERS = {  # cell id -> (function, parameters): the contract of scripts/bench_td_loops.py
     "td0-vectorised-runner": ("td0_vectorised",
                               ["envs", "v", "optimizer", "n_steps", "gamma", "seed"]),
     "sarsa-vectorised-runner": ("sarsa_vectorised",
                                 ["envs", "q", "optimizer", "n_steps", "gamma", "epsilon", "seed"]),
 }
+EACH_ASSIGNMENT = pytest.mark.parametrize("assignment", ASSIGNMENTS)
+EACH_NOTEBOOK = pytest.mark.parametrize("assignment, name", ASSIGNMENT_NOTEBOOKS,
+                                        ids=[f"{a}/{n}" for a, n in ASSIGNMENT_NOTEBOOKS])
 
 
 HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS\n(.*)### END HIDDEN TESTS", re.S)
@@ -55,17 +67,17 @@ def stem(name: str) -> str:
     return STEMS.get(name, name.replace("_", "-"))
 
 
-def all_cells():
-    return [cell for name in NOTEBOOKS for cell in source_notebook(name).cells]
+def all_cells(assignment: str):
+    return [cell for name in notebooks_of(assignment) for cell in source_notebook(name, assignment).cells]
 
 
 def nbgrader(cell) -> dict:
     return cell.metadata.get("nbgrader", {})
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebooks_are_nbformat_4_5_with_unique_ids(name):
-    notebook = source_notebook(name)
+@EACH_NOTEBOOK
+def test_notebooks_are_nbformat_4_5_with_unique_ids(assignment, name):
+    notebook = source_notebook(name, assignment)
     assert (notebook.nbformat, notebook.nbformat_minor) == (4, 5)
     ids = [cell.id for cell in notebook.cells]
     assert len(ids) == len(set(ids))
@@ -74,9 +86,10 @@ def test_notebooks_are_nbformat_4_5_with_unique_ids(name):
             assert nbgrader(cell)["grade_id"] == cell.id
 
 
-def test_every_api_name_has_a_solution_cell_with_its_signature_outside_the_solution():
-    cells = {cell.id: cell for cell in all_cells()}
-    for names in API.values():
+@EACH_ASSIGNMENT
+def test_every_api_name_has_a_solution_cell_with_its_signature_outside_the_solution(assignment):
+    cells = {cell.id: cell for cell in all_cells(assignment)}
+    for names in API[assignment].values():
         for name in names:
             cell = cells[f"{stem(name)}-solution"]
             assert nbgrader(cell).get("solution") is True
@@ -85,37 +98,41 @@ def test_every_api_name_has_a_solution_cell_with_its_signature_outside_the_solut
             assert f"{keyword} {name}(" in outside
 
 
-def test_the_checks_points_are_the_specs():
+@EACH_ASSIGNMENT
+def test_the_checks_points_are_the_specs(assignment):
     """Points are declared once, by the checks (``@check(points=...)``); a part's are their sum."""
-    assert points_by_group(PYTORCH_VFA) == SPEC_POINTS
+    assert points_by_group(COURSE.assignment(assignment)) == SPEC_POINTS[assignment]
 
 
-def test_hidden_test_points_per_group_match_the_spec():
+@EACH_ASSIGNMENT
+def test_hidden_test_points_per_group_match_the_spec(assignment):
     points = {}
-    for cell in all_cells():
+    for cell in all_cells(assignment):
         if not nbgrader(cell).get("points"):
             continue  # not a grade cell, or a visible test worth 0
         assert cell.id.endswith("-hidden-tests") and nbgrader(cell)["locked"]
         assert "### BEGIN HIDDEN TESTS" in cell.source
-        group = next(group for group, names in API.items()
-                     if any(cell.id.startswith(stem(name) + "-") for name in names))
+        group = next(group for group, names in API[assignment].items()
+                     if any(cell.id == f"{stem(name)}-hidden-tests" for name in names))
         points[group] = points.get(group, 0) + nbgrader(cell)["points"]
-    assert points == SPEC_POINTS
+    assert points == SPEC_POINTS[assignment]
 
 
-def test_every_check_has_one_hidden_test_cell_that_runs_it_for_its_points():
+@EACH_ASSIGNMENT
+def test_every_check_has_one_hidden_test_cell_that_runs_it_for_its_points(assignment):
     """A hidden test cell is `run_checks("<check>", globals())` as its last
     expression, in the notebook of the check's part, worth the check's points:
     nbgrader and `autograder grade` run the same checks."""
+    plugin = COURSE.assignment(assignment)
     hidden = {}
-    for name in NOTEBOOKS:
-        for cell in source_notebook(name).cells:
+    for name in notebooks_of(assignment):
+        for cell in source_notebook(name, assignment).cells:
             if nbgrader(cell).get("grade") and nbgrader(cell).get("points"):
                 hidden[cell.id] = (name, cell)
-    for meta, _ in all_checks(PYTORCH_VFA):
+    for meta, _ in all_checks(plugin):
         cell_id = f"{stem(meta.function)}-hidden-tests"
         notebook, cell = hidden.pop(cell_id)
-        assert f"{notebook}.ipynb" == PYTORCH_VFA.part(meta.group).notebook
+        assert f"{notebook}.ipynb" == plugin.part(meta.group).notebook
         assert nbgrader(cell)["points"] == meta.points
         assert HIDDEN_REGION.search(cell.source).group(1) == HIDDEN_TEST.format(check=meta.name)
         last = ast.parse(cell.source).body[-1]  # the score is the cell's result: nbgrader's partial credit
@@ -123,11 +140,12 @@ def test_every_check_has_one_hidden_test_cell_that_runs_it_for_its_points():
     assert not hidden, f"hidden test cells of no check: {sorted(hidden)}"
 
 
-def test_every_api_name_has_visible_tests_worth_no_points():
+@EACH_ASSIGNMENT
+def test_every_api_name_has_visible_tests_worth_no_points(assignment):
     """Visible tests are read-only grade cells of 0 points: nbgrader's Validate
     reports their failures, and they add nothing to a part's total."""
-    cells = {cell.id: cell for cell in all_cells()}
-    for names in API.values():
+    cells = {cell.id: cell for cell in all_cells(assignment)}
+    for names in API[assignment].values():
         for name in names:
             cell = cells[f"{stem(name)}-tests"]
             assert nbgrader(cell) == {"grade": True, "grade_id": cell.id, "locked": True,
@@ -135,12 +153,12 @@ def test_every_api_name_has_visible_tests_worth_no_points():
             assert "assert" in cell.source and "HIDDEN" not in cell.source
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_experiment_cells_are_found_by_id_and_are_not_graded(name):
-    path = REPO / "source" / ASSIGNMENT / f"{name}.ipynb"
+@EACH_NOTEBOOK
+def test_experiment_cells_are_found_by_id_and_are_not_graded(assignment, name):
+    path = REPO / "source" / assignment / f"{name}.ipynb"
     ids = experiment_cell_ids(path)
     assert ids, "every notebook has experiments"
-    assert ids == {cell.id for cell in source_notebook(name).cells
+    assert ids == {cell.id for cell in source_notebook(name, assignment).cells
                    if cell.id.startswith(EXPERIMENT_ID_PREFIX)}
     assert not ids & graded_cell_ids(path)
 

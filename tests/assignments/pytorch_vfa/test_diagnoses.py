@@ -6,20 +6,14 @@ All fixture submissions are graded in one batch (as a grader would), once.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import shutil
-
 import pytest
 
-from autograder.cli import main
 from autograder.feedback import DIAGNOSES
-from scripts.build_submissions import build, read_edits
-from tests.course import FIXTURES as FIXTURE_ROOT
+from tests.assignments.fixtures import INSTRUCTOR, assert_loses_points_only_where_its_mistake_is, covered_codes, \
+    fixtures_of, grade_fixtures, leaked_reference
 from tests.course import PYTORCH_VFA
 
-FIXTURES = [read_edits(path) for path in sorted((FIXTURE_ROOT / "pytorch_vfa").glob("*.py"))]
+FIXTURES = fixtures_of(PYTORCH_VFA)
 SPEC_CODES = ["missing", "not-implemented", "error", "timeout", "wrong-shape", "wrong-dtype", "wrong-device",
               "copy-not-view", "activation-on-output", "grad-accumulation", "graph-recorded",
               "target-not-detached", "td-error-as-loss", "terminal-bootstrap", "truncation-as-termination",
@@ -29,18 +23,7 @@ SPEC_CODES = ["missing", "not-implemented", "error", "timeout", "wrong-shape", "
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> dict:
-    batch = tmp_path_factory.mktemp("fixtures") / "submitted"
-    for fixture in FIXTURES:
-        build(fixture, batch)
-    instructor = batch / "instructor" / "pytorch_vfa"
-    instructor.mkdir(parents=True)
-    for notebook in PYTORCH_VFA.notebooks:
-        shutil.copy(PYTORCH_VFA.source_dir / notebook, instructor / notebook)
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["grade", str(batch), "--format", "json", "--jobs", "2", "--timeout", "5"])
-    assert code == 0, err.getvalue()
-    return {s["student"]: s for s in json.loads(out.getvalue())["submissions"]}
+    return grade_fixtures(PYTORCH_VFA, tmp_path_factory.mktemp("fixtures") / "submitted")
 
 
 def test_every_spec_code_is_explained():
@@ -48,33 +31,23 @@ def test_every_spec_code_is_explained():
 
 
 def test_every_diagnosis_code_has_a_fixture_except_tampering():
-    covered = {code for fixture in FIXTURES for code in fixture.expect.values()} - {"partial", "failed"}
-    assert set(SPEC_CODES) - covered == {"tampering"}  # tampering: the adversarial suite
+    assert set(SPEC_CODES) - covered_codes(PYTORCH_VFA) == {"tampering"}  # tampering: the adversarial suite
 
 
 def test_the_instructor_notebooks_get_full_marks(report):
-    s = report["instructor"]
+    s = report[INSTRUCTOR]
     assert s["score"] == 100.0, [c["feedback"] for c in s["checks"] if c["status"] != "passed"]
+
+
+def test_the_untouched_release_scores_zero_without_a_crash(report):
+    s = report["untouched"]
+    assert (s["status"], s["score"]) == ("graded", 0.0)
+    assert {c["diagnosis"] for c in s["checks"]} == {"not-implemented"}
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[f.name for f in FIXTURES])
 def test_fixture_gets_its_diagnosis_and_loses_points_only_there(report, fixture):
-    s = report[fixture.name]
-    groups = {p.group for p in PYTORCH_VFA.parts if p.notebook in fixture.notebooks}
-    for check in s["checks"]:
-        if check["group"] not in groups:
-            continue
-        if fixture.expect.get(check["name"]) == "partial":  # partial credit for behaviour, no mistake named
-            assert check["status"] == "partial" and check["diagnosis"] is None, check["feedback"]
-            assert check["score"] == check["max_score"] / 2
-        elif fixture.expect.get(check["name"]) == "failed":  # no mistake named, no behavioural credit either
-            assert check["status"] == "failed" and check["diagnosis"] is None, check["feedback"]
-            assert check["score"] == 0 and "does not replay" not in check["feedback"]
-        elif check["name"] in fixture.expect:
-            assert check["diagnosis"] == fixture.expect[check["name"]], check["feedback"]
-            assert check["score"] < check["max_score"]
-        else:
-            assert check["status"] == "passed", check["feedback"]
+    assert_loses_points_only_where_its_mistake_is(report[fixture.name], fixture, PYTORCH_VFA)
 
 
 # The feedback a student reads, whole (default seed: these inputs are reproducible).
@@ -154,22 +127,5 @@ def test_feedback_reads_whole(report, student, check):
     assert checks[check]["feedback"] == WHOLE_FEEDBACK[student, check]
 
 
-def reference_lines() -> set[str]:
-    """Lines of the reference's code worth hiding (not blank, not trivial)."""
-    lines = set()
-    for path in PYTORCH_VFA.reference_folder().glob("*.py"):
-        for line in path.read_text().splitlines():
-            line = line.strip()
-            if len(line) > 25 and not line.startswith(("#", '"""', "def ", "class ", "from ", "import ")) \
-                    and not line.endswith(("(", ",")):  # a bare call opening is a name, not code
-                lines.add(line)
-    return lines
-
-
 def test_feedback_never_shows_the_reference_code(report):
-    secret = reference_lines()
-    assert len(secret) > 30
-    for submission in report.values():
-        for check in submission["checks"]:
-            leaked = [line for line in secret if line in check["feedback"]]
-            assert not leaked, (submission["student"], check["name"], leaked)
+    assert leaked_reference(report, PYTORCH_VFA) == []
