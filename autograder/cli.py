@@ -74,10 +74,11 @@ def grade(args: argparse.Namespace) -> int:
     limits = Limits(memory_bytes=options.memory_bytes(args.memory_limit))
     if not gpu_device_nodes():  # no NVIDIA device at all: --device cuda is refused before torch is imported
         options.resolve_device(args.device, cuda_available=lambda: False)
-    assignment = find_course(args.course_root).resolve(args.assignment, paths)
+    course = find_course(args.course_root)
+    assignment = course.resolve(args.assignment, paths)
     from autograder.submission import find_submissions
 
-    submissions = find_submissions(paths, assignment)
+    submissions = find_submissions(paths, assignment, others=set(course.names()) - {assignment.name})
     if not submissions:
         raise UsageError(f"no submissions of {assignment.name} found under {', '.join(args.paths)}")
     try:

@@ -9,6 +9,7 @@ from the SOURCE notebooks, never from anything in the submission.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,19 +151,26 @@ def one_submission(path: Path, assignment: Assignment) -> Submission:
     return _student_folder(path, assignment)
 
 
-def find_submissions(paths: list[Path], assignment: Assignment) -> list[Submission]:
+def find_submissions(paths: list[Path], assignment: Assignment, others: Collection[str] = ()) -> list[Submission]:
     """Expand notebooks, student folders and ``submitted/`` trees into submissions.
 
     A notebook file is a submission of that notebook alone; a folder holding
     the assignment's notebooks (or an ``<assignment>/`` folder with them) is one
-    student's; any other folder is a tree of students' folders.
+    student's; any other folder is a tree of students' folders. In a tree, a
+    student's folder that holds only ``others/`` (the course's other
+    assignments) is not a submission of this one; any other is, if only to say
+    what is missing.
     """
     found: list[Submission] = []
     for path in map(Path, paths):
         if path.is_file() or _is_student_folder(path, assignment) or (path / assignment.name).is_dir():
             found.append(one_submission(path, assignment))
-        else:
-            found += [one_submission(child, assignment) for child in sorted(p for p in path.iterdir() if p.is_dir())]
+            continue
+        for child in sorted(p for p in path.iterdir() if p.is_dir()):
+            theirs = not _is_student_folder(child, assignment) and not (child / assignment.name).is_dir() \
+                and any((child / other).is_dir() for other in others)
+            if not theirs:
+                found.append(one_submission(child, assignment))
     return found
 
 
