@@ -9,6 +9,9 @@ export OMP_NUM_THREADS ?= 1
 # The venv's bin/ on PATH, for what starts nbgrader, jupyter and alembic by name (tests, benchmarks).
 WITH_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 
+# The course's assignments, each a plug-in (assignments/<name>/) with its notebooks in source/<name>/.
+ASSIGNMENTS := pytorch_vfa policy_gradient
+
 .PHONY: setup run test release notebooks examples bench bench-grading cuda-check
 
 setup: $(STAMP)
@@ -20,23 +23,29 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# The main job: grade the bundled example submissions and print the table.
+# The main job: grade the bundled example submissions of every assignment and print the tables.
 run: examples
-	$(VENV)/bin/autograder grade out/examples/submitted --format table
+	for a in $(ASSIGNMENTS); do $(VENV)/bin/autograder grade out/examples/submitted --assignment $$a --format table \
+		|| exit 1; done
 
 # Example students (examples/students/<assignment>/*.py): the instructor notebooks with a few
 # functions rewritten, built fresh so that they follow the source notebooks.
 examples: setup
 	rm -rf out/examples
-	$(PY) scripts/build_submissions.py examples/students/pytorch_vfa out/examples/submitted
+	for a in $(ASSIGNMENTS); do $(PY) scripts/build_submissions.py examples/students/$$a out/examples/submitted \
+		|| exit 1; done
 
 release: setup
-	$(VENV)/bin/nbgrader generate_assignment pytorch_vfa --force --CourseDirectory.root=.
+	for a in $(ASSIGNMENTS); do $(WITH_VENV) $(VENV)/bin/nbgrader generate_assignment $$a --force \
+		--CourseDirectory.root=. || exit 1; done
 
+# Every instructor notebook top to bottom (experiments and hidden tests), each timed.
 notebooks: setup
 	mkdir -p out/executed
-	$(VENV)/bin/jupyter nbconvert --to notebook --execute --output-dir out/executed \
-		source/pytorch_vfa/pytorch_basics.ipynb source/pytorch_vfa/value_approximation.ipynb
+	for nb in $(foreach a,$(ASSIGNMENTS),$(wildcard source/$(a)/*.ipynb)); do \
+		start=$$(date +%s.%N); $(WITH_VENV) $(VENV)/bin/jupyter nbconvert --to notebook --execute \
+		--output-dir out/executed/$$(basename $$(dirname $$nb)) $$nb || exit 1; \
+		echo "$$nb: $$(echo "$$(date +%s.%N) - $$start" | bc) s"; done
 
 test: setup
 	$(WITH_VENV) $(PY) -m pytest

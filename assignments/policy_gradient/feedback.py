@@ -27,7 +27,7 @@ DIAGNOSES: dict[str, str] = {
     "episode-return-everywhere": "every step is weighted by G_0, the whole episode's return: step t must be "
                                  "weighted by G_t, the return that follows it (the rewards before cannot have "
                                  "been caused by A_t).",
-    "missing-discount-weight": "your update drops the γ^t factor of §13.3: step t of an episode is weighted by "
+    "missing-discount-weight": "the γ^t factor of §13.3 is dropped: step t of an episode is weighted by "
                                "γ^t G_t, not G_t.",
     "mean-not-sum": "your update averages the episode's steps (a step 1/T as large): REINFORCE sums "
                     "γ^t G_t ∇ln π over the episode (and the value loss is ½ Σ_t δ_t²).",
