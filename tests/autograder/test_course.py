@@ -191,3 +191,16 @@ def test_grade_a_notebook_named_as_the_student_likes(capsys, tmp_path):
     assert submission["groups"]["tensors"] == 15.0, checks_by_name(submission)
     assert "pytorch_basics.ipynb" not in (submission["error"] or "")  # found, not missing
     assert TENSORS_OK  # the answers of honest_release_notebook
+
+
+def test_a_submitted_tree_of_two_assignments_gives_each_its_own_students(tmp_path):
+    from autograder.submission import find_submissions
+    from tests.course import POLICY_GRADIENT
+
+    submitted = tmp_path / "submitted"
+    student_folder(submitted, "alice", "pytorch_vfa", "pytorch_basics.ipynb")
+    student_folder(submitted, "bob", "policy_gradient", "policy_gradient.ipynb")
+    (submitted / "carol").mkdir()  # neither: graded as missing, so that nobody is lost
+    for assignment, other, student in ((PYTORCH_VFA, POLICY_GRADIENT, "alice"), (POLICY_GRADIENT, PYTORCH_VFA, "bob")):
+        found = find_submissions([submitted], assignment, others={other.name})
+        assert [s.student for s in found] == [student, "carol"]
