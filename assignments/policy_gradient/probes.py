@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from autograder.worker.api import Api, probe
+from autograder.worker.api import Api, parameters_of, probe, seed_layers, type_name
 
 #: The optimal probability of "right", p* = 2 − √2 (maximises J below).
 P_STAR = 2.0 - math.sqrt(2.0)
@@ -163,14 +163,6 @@ def make_net(sizes: list[int], seed: int, device: str, dtype: str = "float32", s
     return net.to(device=device, dtype=DTYPES[dtype])
 
 
-def parameters_of(net: nn.Module) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in net.parameters()]
-
-
-def type_name(value: Any) -> str:
-    return type(value).__module__ + "." + type(value).__qualname__
-
-
 def _any(t: torch.Tensor) -> bool | None:
     """Whether a tensor holds anything but zeros; None on the meta device, which has no values."""
     return None if t.device.type == "meta" else bool(t.abs().sum() > 0)
@@ -187,14 +179,7 @@ def _float(value: Any) -> float | None:
 def softmax_policy(api: Api, args: list[int], x: torch.Tensor, seed: int, device: str = "cpu") -> dict:
     """``api.SoftmaxPolicy(*args)`` with seeded weights in ``linear1``, ``linear2`` (in that order), on ``x``."""
     net = api.SoftmaxPolicy(*args)
-    generator = torch.Generator().manual_seed(seed)
-    shapes = {}
-    with torch.no_grad():
-        for name in ("linear1", "linear2"):
-            params = list(getattr(net, name).parameters())
-            shapes[name] = [list(p.shape) for p in params]
-            for p in params:
-                p.copy_(torch.randn(p.shape, generator=generator) * 0.5)
+    shapes = seed_layers(net, ["linear1", "linear2"], seed)
     net = net.to(device)
     return {"is_module": isinstance(net, nn.Module), "layers": shapes, "output": net(x.to(device))}
 

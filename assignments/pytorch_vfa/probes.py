@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from autograder.worker.api import Api, probe
+from autograder.worker.api import Api, parameters_of, probe, seed_layers, type_name
 
 
 # --- helpers: networks with given weights, owned by the grader -------------------------
@@ -48,16 +48,8 @@ def make_mlp(sizes: list[int], seed: int, device: str, dtype=torch.float32) -> M
     return net.to(device=device, dtype=dtype)
 
 
-def parameters_of(net: nn.Module) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in net.parameters()]
-
-
 def on(device: str, *tensors: torch.Tensor) -> list[torch.Tensor]:
     return [t.to(device) for t in tensors]
-
-
-def type_name(value: Any) -> str:
-    return type(value).__module__ + "." + type(value).__qualname__
 
 
 # --- Part 1: tensors ------------------------------------------------------------------
@@ -109,14 +101,7 @@ def network_forward(api: Api, cls: str, args: list[int], layers: list[str], x: t
     Weights are assigned layer by layer in the spec's order, so a layer wrapped
     in an ``nn.Sequential`` gets the same weights as a bare ``nn.Linear``."""
     net = getattr(api, cls)(*args)
-    generator = torch.Generator().manual_seed(seed)
-    shapes = {}
-    with torch.no_grad():
-        for name in layers:
-            params = list(getattr(net, name).parameters())
-            shapes[name] = [list(p.shape) for p in params]
-            for p in params:
-                p.copy_(torch.randn(p.shape, generator=generator) * 0.5)
+    shapes = seed_layers(net, layers, seed)
     net = net.to(device)
     return {"is_module": isinstance(net, nn.Module), "layers": shapes, "output": net(x.to(device))}
 

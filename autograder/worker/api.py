@@ -20,6 +20,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable
 
+import torch
+
 PROBE_MARK = "__autograder_probe__"
 
 
@@ -58,6 +60,34 @@ def probes_of(module: ModuleType) -> dict[str, Callable[..., Any]]:
     return {name: value for name, value in vars(module).items()
             if callable(value) and getattr(value, PROBE_MARK, False) and getattr(value, "__module__", None)
             == module.__name__}
+
+
+# --- what probes of different assignments share ---------------------------------------------
+
+
+def type_name(value: Any) -> str:
+    """``module.Class`` of a value: what a probe returns about a result it cannot send (a device, say)."""
+    return type(value).__module__ + "." + type(value).__qualname__
+
+
+def parameters_of(net: torch.nn.Module) -> list[torch.Tensor]:
+    """The network's parameters, detached copies: what a probe returns of weights after a call."""
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def seed_layers(net: torch.nn.Module, layers: list[str], seed: int, scale: float = 0.5) -> dict[str, list]:
+    """Give the named layers of a student's network seeded weights, layer by layer in that order (a
+    layer wrapped in an ``nn.Sequential`` gets the same weights as a bare ``nn.Linear``); their
+    parameters' shapes, by layer."""
+    generator = torch.Generator().manual_seed(seed)
+    shapes = {}
+    with torch.no_grad():
+        for name in layers:
+            params = list(getattr(net, name).parameters())
+            shapes[name] = [list(p.shape) for p in params]
+            for p in params:
+                p.copy_(torch.randn(p.shape, generator=generator) * scale)
+    return shapes
 
 
 class UnknownProbe(LookupError):

@@ -20,6 +20,12 @@ SEPARATING_REWARDS = (1.0, -2.0, 3.0, 0.5)
 SEPARATING_GAMMA = 0.5
 
 
+def random_episode(T: int, d: int, n_actions: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded float64 states ``(T, d)`` and int64 actions ``(T,)``."""
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy(rng.normal(size=(T, d))), torch.from_numpy(rng.integers(n_actions, size=T))
+
+
 def linear_policy(d: int, n_actions: int, seed: int, scale: float = 1.0) -> nn.Linear:
     g = torch.Generator().manual_seed(seed)
     policy = nn.Linear(d, n_actions).double()

@@ -31,17 +31,13 @@ from pg_closed_forms import (
     ln_pi,
     numpy_params,
     pi_of,
+    random_episode,
     returns_by_definition,
 )
 from assignments.policy_gradient.probes import ShortCorridor
 from solutions.policy_gradient import SoftmaxPolicy, reinforce_baseline_update, run_reinforce_baseline
 
 TIGHT = dict(rtol=1e-10, atol=1e-12)
-
-
-def random_episode(T: int, d: int, n_actions: int, seed: int):
-    rng = np.random.default_rng(seed)
-    return torch.from_numpy(rng.normal(size=(T, d))), torch.from_numpy(rng.integers(n_actions, size=T))
 
 
 def expected_baseline_update(policy, value, states, actions, rewards, gamma, alpha_theta, alpha_w):

@@ -32,19 +32,13 @@ from pg_closed_forms import (
     ln_pi,
     numpy_params,
     pi_of,
+    random_episode,
     returns_by_definition,
 )
 from assignments.policy_gradient.probes import ShortCorridor
 from solutions.policy_gradient import SoftmaxPolicy, log_probs, reinforce_loss, reinforce_update, run_reinforce
 
 TIGHT = dict(rtol=1e-10, atol=1e-12)
-
-
-def random_episode(T: int, d: int, n_actions: int, seed: int):
-    rng = np.random.default_rng(seed)
-    states = torch.from_numpy(rng.normal(size=(T, d)))
-    actions = torch.from_numpy(rng.integers(n_actions, size=T))
-    return states, actions
 
 
 # --- reinforce_loss ----------------------------------------------------------------------
