@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,24 @@ def test_the_scan_finds_a_reference(tmp_path, line):
     engine_file = tmp_path / "engine_module.py"
     engine_file.write_text(f'"""An engine module."""\n{line}\n')
     assert scan([engine_file], assignment_words(), course_packages()), line
+
+
+PROBE_IMPORTS = {"numpy", "torch", "gymnasium"}  #: besides the standard library and the engine's worker package
+
+
+@pytest.mark.parametrize("assignment", COURSE.assignments(), ids=lambda a: a.name)
+def test_a_probes_module_imports_nothing_else_of_its_plug_in_nor_the_reference(assignment):
+    """The probes are the only part of a plug-in that enters the worker (a copy of that one file)."""
+    tree = ast.parse(assignment.probes_file.read_text())
+    imported = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            imported.append("." * node.level + (node.module or ""))
+    assert imported
+    for name in imported:
+        top = name.partition(".")[0]
+        allowed = name == "autograder.worker" or name.startswith("autograder.worker.") or top in PROBE_IMPORTS \
+            or (top in sys.stdlib_module_names and not name.startswith("."))
+        assert allowed, f"{assignment.probes_file} imports {name}"
