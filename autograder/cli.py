@@ -18,8 +18,8 @@ from autograder.options import UsageError
 from autograder.worker.host import ZygoteHost
 from autograder.worker.sandbox import Limits, choose_mode, gpu_device_nodes
 
-# What imports torch, pytest and nbformat (seconds) is imported in _grade(),
-# once the worker host is warming up on another core.
+# What imports torch, pytest and nbformat (seconds) is imported once the worker
+# host is warming up on another core.
 
 USAGE_ERROR, INTERNAL_ERROR = 2, 1
 FORMATS = ("table", "json", "csv", "gradescope")
@@ -76,11 +76,6 @@ def grade(args: argparse.Namespace) -> int:
         options.resolve_device(args.device, cuda_available=lambda: False)
     course = find_course(args.course_root)
     assignment = course.resolve(args.assignment, paths)
-    from autograder.submission import find_submissions
-
-    submissions = find_submissions(paths, assignment, others=set(course.names()) - {assignment.name})
-    if not submissions:
-        raise UsageError(f"no submissions of {assignment.name} found under {', '.join(args.paths)}")
     try:
         sandbox = choose_mode(args.sandbox)
     except RuntimeError as exc:
@@ -88,8 +83,14 @@ def grade(args: argparse.Namespace) -> int:
     # the submissions and the grader's outputs are no more student code's to read than the course is
     denied = tuple(str(p.resolve()) for p in [*paths, args.cache, *([args.output] if args.output else []),
                                               *([args.gradebook.parent] if args.gradebook else [])])
-    host = ZygoteHost(assignment.worker_code(denied), sandbox, limits)  # warms up while this process imports
+    # started before anything imports nbformat (its schema validator: ~0.9 s), torch or pytest
+    host = ZygoteHost(assignment.worker_code(denied), sandbox, limits)
     try:
+        from autograder.submission import find_submissions
+
+        submissions = find_submissions(paths, assignment, others=set(course.names()) - {assignment.name})
+        if not submissions:
+            raise UsageError(f"no submissions of {assignment.name} found under {', '.join(args.paths)}")
         return _grade(args, assignment, submissions, sandbox, limits, denied, host)
     finally:
         host.close()  # a no-op when the batch closed it

@@ -58,7 +58,7 @@ from typing import Callable
 
 from autograder import options
 from autograder.assignment import Assignment
-from autograder.checks.framework import CheckContext, Outcome, derive_seed
+from autograder.checks.framework import CheckContext, CheckFailed, Outcome, derive_seed
 from autograder.checks.reference import reference_of
 from autograder.checks.registry import all_checks
 from autograder.course import CONFIG_FILE, Course, find_course
@@ -185,7 +185,7 @@ def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device:
         broke = None
         try:
             check(ctx)
-        except AssertionError:
+        except CheckFailed:
             pass  # the result holds the feedback
         except Exception as exc:  # noqa: BLE001 - the check itself broke: 0 points, as in `autograder grade`
             broke = f"{type(exc).__name__}: {exc}"

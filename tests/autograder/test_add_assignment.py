@@ -149,3 +149,6 @@ def test_its_checks_run_under_pytest_on_their_own(course):
                           text=True, timeout=600)
     assert done.returncode == 1, done.stdout[-3000:]  # the mistaken submission fails its one check
     assert "1 failed" in done.stdout and "returns-not-discounted" in done.stdout
+    # the failure reads as the student's feedback, without a traceback through the check's code
+    assert "Likely mistake [returns-not-discounted]" in done.stdout and "Traceback" not in done.stdout
+    assert "ctx.grade(" not in done.stdout and "raise CheckFailed" not in done.stdout, done.stdout[-3000:]

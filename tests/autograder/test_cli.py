@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -12,7 +14,7 @@ import torch
 from autograder.checks.registry import all_checks
 from autograder.cli import main
 from tests.autograder.conftest import TENSORS_OK, grade_json, write_notebook
-from tests.course import COURSE, PYTORCH_VFA
+from tests.course import COURSE, PYTORCH_VFA, REPO
 
 
 @pytest.mark.parametrize("assignment", COURSE.assignments(), ids=lambda a: a.name)
@@ -88,3 +90,22 @@ def test_a_seed_reproduces_the_report(capsys, one_student):
     _, second, _ = grade_json(capsys, str(one_student), "--jobs", "1", "--seed", "7")
     strip = lambda r: [{k: v for k, v in s.items() if k != "duration_s"} for s in r["submissions"]]  # noqa: E731
     assert strip(first) == strip(second)
+
+
+def test_the_worker_host_starts_before_the_slow_imports(tmp_path):
+    """The host imports torch on another core while this process imports torch, pytest and nbformat:
+    started after any of them, the first submission waits for it (about a second)."""
+    seen = tmp_path / "seen.json"
+    script = f"""
+import json, sys
+import autograder.cli as cli
+class Host:
+    def __init__(self, *args, **kwargs):
+        json.dump(sorted(m for m in ("torch", "pytest", "nbformat") if m in sys.modules), open({str(seen)!r}, "w"))
+        raise SystemExit(0)
+cli.ZygoteHost = Host
+cli.main(["grade", {str(REPO / 'examples' / 'students')!r}, "--assignment", "pytorch_vfa", "--course-root",
+          {str(REPO)!r}, "--sandbox", "process"])
+"""
+    subprocess.run([sys.executable, "-c", script], cwd=tmp_path, timeout=120, check=True)
+    assert json.loads(seen.read_text()) == []
