@@ -164,3 +164,74 @@ def _values_close(got: torch.Tensor, expected: torch.Tensor, tol: Tolerance) -> 
     flat = int(error.flatten().argmax())
     index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), e.shape)) if e.dim() else ()
     return not bool(bad.any()), float(error.flatten()[flat]), index
+
+
+# --- results that cannot earn points ---------------------------------------------------------
+
+def non_finite(got: Any, expected: Any = None, path: str = "result") -> Comparison | None:
+    """Where a result holds NaN or inf, as a mismatch: such a result never equals the
+    reference's (which the check has made sure is finite), whatever the tolerance.
+    It may still equal a known mistake's (:func:`compare` matches NaN with NaN)."""
+    if isinstance(got, WireTensor):
+        values = got.values
+        if values.device.type == "meta" or not values.is_floating_point():
+            return None
+        bad = ~values.isfinite()
+        if not bool(bad.any()):
+            return None
+        first = tuple(int(i) for i in bad.nonzero()[0])
+        count = f" ({int(bad.sum())} of {values.numel()} values)" if values.numel() > 1 else ""
+        where = f", first at index {first if len(first) != 1 else first[0]}" if values.numel() > 1 else ""
+        shown = f"got {_num(values[first].item())}"
+        if isinstance(expected, WireTensor) and expected.shape == values.shape and expected.values.device.type != "meta":
+            shown = f"expected {_num(expected.values[first].item())}, {shown}"
+        return Comparison("values", f"{path}: holds NaN or inf{count}{where}: {shown}", path, math.inf)
+    if isinstance(got, float) and not math.isfinite(got):
+        shown = f"expected {_num(expected)}, " if isinstance(expected, float) else ""
+        return Comparison("values", f"{path}: NaN or inf: {shown}got {_num(got)}", path, math.inf)
+    if isinstance(got, dict):
+        items = [(f"{path}[{key!r}]", value, expected.get(key) if isinstance(expected, dict) else None)
+                 for key, value in got.items()]
+    elif isinstance(got, list):
+        items = [(f"{path}[{i}]", value, expected[i] if isinstance(expected, list) and i < len(expected) else None)
+                 for i, value in enumerate(got)]
+    else:
+        return None
+    return next((found for found in (non_finite(value, theirs, where) for where, value, theirs in items) if found),
+                None)
+
+
+def trivial_answer(expected: Any, inputs: Any) -> bool:
+    """Whether ``expected`` is what code that does nothing would return: zeros
+    everywhere (numbers, tensors, ``False``, nothing at all), or one of the
+    ``inputs`` unchanged."""
+    return _zero_like(expected) or any(_same(expected, value) for value in _leaves(inputs))
+
+
+def _zero_like(value: Any) -> bool:
+    if value is None or (type(value) in (bool, int, float) and value == 0):
+        return True
+    if isinstance(value, WireTensor):
+        return value.values.device.type != "meta" and not bool(value.values.any())
+    if isinstance(value, dict):
+        return all(_zero_like(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_zero_like(v) for v in value)
+    return False
+
+
+def _leaves(value: Any, depth: int = 0) -> list[Any]:
+    if depth > 4:
+        return []
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v, depth + 1)]
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in _leaves(v, depth + 1)]
+    return [value] if isinstance(value, torch.Tensor) else []
+
+
+def _same(expected: Any, tensor: torch.Tensor) -> bool:
+    if not isinstance(expected, WireTensor) or expected.values.device.type == "meta" or tensor.device.type == "meta":
+        return False
+    values = expected.values
+    return values.shape == tensor.shape and values.dtype == tensor.dtype and torch.equal(values, tensor.cpu())

@@ -20,7 +20,7 @@ import torch
 from autograder import feedback
 from autograder.assignment import Assignment, Part
 from autograder.checks.reference import Reference, reference_of
-from autograder.compare import EXACT, Comparison, Tolerance, compare, describe
+from autograder.compare import EXACT, Comparison, Tolerance, compare, describe, non_finite, trivial_answer
 from autograder.results import CheckResult
 from autograder.worker import api as probe_api
 from autograder.worker import wire
@@ -71,6 +71,12 @@ class Case:
     #: the part of the result that identifies a known mistake (e.g. an update's
     #: ``step``), when other parts (e.g. when δ was computed) may differ with it
     mistake_key: str | None = None
+
+    @property
+    def form_only(self) -> bool:
+        """Whether the case sees only a result's form (shape, dtype, device), not its
+        values: its inputs are on the meta device, which has none."""
+        return self.args.get("device") == "meta"
 
 
 @dataclass
@@ -206,6 +212,11 @@ class CheckContext:
         for case, outcome in zip(cases, expected):
             if outcome.kind != "ok":
                 raise RuntimeError(f"the reference failed on {case.call}: {outcome.error}")
+            if non_finite(outcome.value) is not None:
+                raise RuntimeError(f"the reference's result on {case.call} holds NaN or inf: "
+                                   "a student's never matches it")
+        if all(c.form_only or trivial_answer(e.value, c.args) for c, e in zip(cases, expected)):
+            raise RuntimeError(f"{self.spec.name}: code that does nothing would answer every case right")
         got = [self.student(case, self.seed) for case in cases]
         tampering = list(dict.fromkeys(what for outcome in got for what in outcome.tampering))
         self.result = self._tampered(tampering) if tampering else self._score(cases, expected, got, diagnose, behaviour)
@@ -217,14 +228,15 @@ class CheckContext:
 
     def _score(self, cases, expected, got, diagnose, behaviour=None) -> CheckResult:
         total = sum(c.weight for c in cases)
+        comparisons = [_compare_case(case, exp, out) for case, exp, out in zip(cases, expected, got)]
+        countable = _countable(cases, expected, comparisons)
         earned, first_failure, failing = 0.0, None, []
-        for i, (case, exp, out) in enumerate(zip(cases, expected, got)):
-            comparison = compare(out.value, exp.value, case.tol) if out.kind == "ok" else None
-            if comparison is not None and comparison.ok:
-                earned += case.weight
+        for i, (case, out, comparison) in enumerate(zip(cases, got, comparisons)):
+            share = 1.0 if comparison is not None and comparison.ok else \
+                PARTIAL_FOR_FORM if comparison is not None and comparison.values_match else 0.0
+            earned += share * case.weight * countable[i]
+            if share == 1.0:
                 continue
-            if comparison is not None and comparison.values_match:
-                earned += PARTIAL_FOR_FORM * case.weight
             failing.append(i)
             if first_failure is None:
                 first_failure = (i, case, out, comparison)
@@ -361,6 +373,40 @@ class CheckContext:
 
     def _explain(self, code: str, **context: object) -> str:
         return feedback.explain(code, self.assignment.diagnoses, **context)
+
+
+def _compare_case(case: Case, expected: Outcome, out: Outcome) -> Comparison | None:
+    """How the student's outcome of a case compares with the reference's (None: no result)."""
+    if out.kind != "ok":
+        return None
+    return non_finite(out.value, expected.value) or compare(out.value, expected.value, case.tol)
+
+
+def _countable(cases: list[Case], expected: list[Outcome], comparisons: list[Comparison | None]) -> list[bool]:
+    """Which cases' points count: no points for what code that does nothing gets right.
+
+    A form-only case (the meta device: shapes, dtypes, devices) counts only when
+    its twin (the same inputs on the grading device) has the right values, or
+    without a twin, when every case with values has. A case whose right answer
+    is trivial (zeros, an input unchanged) counts only when a case whose answer
+    is not has the right values too."""
+    right = [c is not None and (c.ok or c.values_match) for c in comparisons]
+    trivial = [not c.form_only and trivial_answer(e.value, c.args) for c, e in zip(cases, expected)]
+    anchored = any(r and not t and not c.form_only for r, t, c in zip(right, trivial, cases))
+    countable = [anchored or not t for t in trivial]
+    with_values = [i for i, c in enumerate(cases) if not c.form_only]
+    for i, case in enumerate(cases):
+        if case.form_only:
+            twins = [j for j in with_values if _same_inputs(case, cases[j])]
+            countable[i] = all(right[j] and countable[j] for j in (twins[:1] or with_values))
+    return countable
+
+
+def _same_inputs(a: Case, b: Case) -> bool:
+    """Whether two cases call the same probe with the same arguments, the device aside."""
+    def inputs(case: Case) -> bytes:
+        return wire.dumps({key: value for key, value in case.args.items() if key != "device"})
+    return a.probe == b.probe and inputs(a) == inputs(b)
 
 
 def codes_of(code: str | tuple[str, ...] | None) -> tuple[str, ...]:

@@ -87,7 +87,8 @@ def test_a_run_that_learns_without_the_pinned_draws_gets_half_with_the_reason(re
 
 WHOLE_FEEDBACK = {
     ("unstable-log-prob", "policy.log_probs"): (
-        "Expected vs got: the returned log-probabilities: largest error inf at index 1: expected -200, got -inf\n"
+        "Expected vs got: the returned log-probabilities: holds NaN or inf (3 of 5 values), first at index 1: "
+        "expected -200, got -inf\n"
         "Likely mistake [unstable-log-prob]: you take log(softmax(h)): for an action whose preference is far below "
         "another's the softmax underflows to 0 in float32 and its log is −inf (and the gradient NaN). Use "
         "`F.log_softmax(h, dim=-1)`.\n"

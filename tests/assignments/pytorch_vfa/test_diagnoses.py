@@ -67,7 +67,7 @@ WHOLE_FEEDBACK = {
         "never run?\n"
         "Where to look: the cell that defines `column` in pytorch_basics.ipynb, Part 1 (tensors)"),
     ("td-error-as-loss", "td0.update"): (
-        "td0.update (1.43/10 points): partial\n"
+        "td0.update (0/10 points): failed\n"
         "Called: semi_gradient_td0_update(v, SGD(lr=0.1), state=torch.tensor([1.346, 0.9164, 1.413, 1.029]), "
         "reward=1.0, next_state=torch.tensor([0.09095, -1.656, 0.388, 0.5568]), terminated=False, gamma=0.9) "
         "on one transition\n"
