@@ -16,14 +16,16 @@ from nbgrader.utils import determine_grade
 from tests.notebooks.nbgrader_course import source_notebook
 
 CELL_TIMEOUT_S = 120
-# the course notebook's TD(0) update (tests/fixtures/submissions/td-error-as-loss.py): partial credit
-COURSE_UPDATE = '''\
+# a residual-gradient TD(0) update (tests/fixtures/submissions/pytorch_vfa/target-not-detached.py):
+# partial credit, as its terminal and device cases are right
+PARTIAL_UPDATE = '''\
 def semi_gradient_td0_update(v, optimizer, state, reward, next_state, terminated, gamma):
+    target = td_target(reward, v(next_state).squeeze(-1), terminated, gamma)
+    delta = target - v(state).squeeze(-1)
     optimizer.zero_grad()
-    loss = (reward + gamma * v(next_state).squeeze(-1) - v(state).squeeze(-1)).mean()
-    loss.backward()
+    (0.5 * (delta ** 2).mean()).backward()
     optimizer.step()
-    return (reward + gamma * v(next_state).squeeze(-1) - v(state).squeeze(-1)).detach()
+    return delta.detach()
 '''
 BROKEN_TARGET = "def td_target(reward, next_value, terminated, gamma):\n    raise KeyError('oops')\n"
 
@@ -50,13 +52,13 @@ def run(student_code: str) -> dict[str, nbformat.NotebookNode]:
 def test_full_partial_and_no_points_as_nbgrader_reads_them(hide_results):
     target = cells_of_source("td-target-solution")
     hide = "get_ipython().ast_node_interactivity = 'none'\n" if hide_results else ""
-    graded = run(target + "\n" + COURSE_UPDATE + hide)
+    graded = run(target + "\n" + PARTIAL_UPDATE + hide)
     assert determine_grade(graded["td0.target"]) == (4.0, 4.0)
-    assert determine_grade(graded["td0.update"]) == (1.43, 10.0)  # shown even when results are hidden
+    assert determine_grade(graded["td0.update"]) == (2.86, 10.0)  # shown even when results are hidden
     update = graded["td0.update"]
     assert [o.output_type for o in update.outputs] == ["stream", "execute_result"]
-    assert update.outputs[0].text.startswith("td0.update (1.43/10 points): partial")
-    assert "Likely mistake [td-error-as-loss]" in update.outputs[0].text
+    assert update.outputs[0].text.startswith("td0.update (2.86/10 points): partial")
+    assert "Likely mistake [target-not-detached]" in update.outputs[0].text
     column = graded["tensors.column"]  # not defined in this notebook: 0 points
     assert determine_grade(column) == (0, 1.0)
     assert [o.output_type for o in column.outputs] == ["stream", "error"]
