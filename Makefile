@@ -12,7 +12,7 @@ WITH_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 # The course's assignments, each a plug-in (assignments/<name>/) with its notebooks in source/<name>/.
 ASSIGNMENTS := pytorch_vfa policy_gradient
 
-.PHONY: setup run test release notebooks examples bench bench-grading cuda-check
+.PHONY: setup run test release notebooks examples bench bench-grading bench-hang bench-idless cuda-check
 
 setup: $(STAMP)
 
@@ -57,6 +57,14 @@ bench: setup
 # BASELINE=REV: only this autograder against the one of git revision REV, side by side.
 bench-grading: setup
 	$(WITH_VENV) $(PY) scripts/bench_grading.py $(if $(QUICK),--quick) $(if $(BASELINE),--baseline $(BASELINE))
+
+# A hanging function's cost: each hang against the same answers fixed (~3 min).
+bench-hang: setup
+	$(WITH_VENV) $(PY) scripts/bench_hang.py
+
+# The same answers saved by Colab, VS Code and JupyterLab 4, graded side by side (~3 min).
+bench-idless: setup
+	$(WITH_VENV) $(PY) scripts/bench_idless.py
 
 # On a machine with an NVIDIA GPU: grade every fixture on CUDA and on the CPU and compare, run the notebooks
 # on CUDA (scripts/cuda_check.py; ~3 min on 16 cores). Without a GPU it checks the CPU path the same way.

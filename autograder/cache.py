@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from autograder.assignment import Assignment
+from autograder.nbfile import file_digest
 from autograder.results import CheckResult, SubmissionResult
 from autograder.submission import Submission
 
@@ -54,7 +55,8 @@ def result_key(submission: Submission, assignment: Assignment, options: dict, gr
                               "path": str(submission.path), "options": options}, sort_keys=True).encode())
     for name, path in sorted(submission.notebooks.items()):
         digest.update(name.encode())
-        digest.update(path.read_bytes() if path.is_file() else b"<missing>")
+        # checked before it is read (a pipe would block, a link may lead out of the submission), in chunks
+        digest.update(file_digest(path, submission.folder))
     return digest.hexdigest()[:32]
 
 

@@ -32,18 +32,17 @@ import ast
 import dataclasses
 import functools
 import importlib
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.assignment import Assignment
+from autograder.nbfile import Unreadable, read_json
 from autograder.options import ASSIGNMENT, COURSE_ROOT, UsageError
 
 PLUGINS = "assignments"  #: the folder (and package) of a course's plug-ins
 CONFIG_FILE = "nbgrader_config.py"
 NOTEBOOK_SUFFIX = ".ipynb"
-MAX_NOTEBOOK_BYTES = 64 * 2**20  #: larger notebooks are not read to tell which assignment they are
 
 
 @dataclass(frozen=True)
@@ -182,16 +181,15 @@ def notebook_of(path: Path, assignment: Assignment) -> str | None:
 
 
 def grade_ids(path: Path) -> frozenset[str]:
-    """The nbgrader ``grade_id`` s of a notebook's cells; none if it cannot be read."""
+    """The nbgrader ``grade_id`` s of a notebook's cells; none if it cannot be read
+    (read as grading reads it: :func:`autograder.nbfile.read_json`)."""
     try:
-        if not path.is_file() or path.stat().st_size > MAX_NOTEBOOK_BYTES:
-            return frozenset()
-        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        cells = read_json(path, path.parent).get("cells", [])
         return frozenset(str(cell["metadata"]["nbgrader"]["grade_id"]) for cell in cells
                          if isinstance(cell, dict) and isinstance(cell.get("metadata"), dict)
                          and isinstance(cell["metadata"].get("nbgrader"), dict)
                          and cell["metadata"]["nbgrader"].get("grade_id"))
-    except (OSError, ValueError, AttributeError, TypeError, RecursionError):
+    except (Unreadable, AttributeError, TypeError):
         return frozenset()
 
 

@@ -54,8 +54,13 @@ Where to look: {where}"""
 #: a note on the submission (``SubmissionResult.notes``) about tampering outside the checks
 TAMPERING_NOTE = "tampering: {where}: {what}"
 
-DEPENDENT_NOTE = ("\n`{function}` is right given the functions it calls: {callees}. "
-                  "Their mistakes are counted once, in their own checks.")
+SHORTENED_NOTE = ("\nIts limit was {limit:.3g} s here, not {full:g} s: {hung} had already run out of time in this "
+                  "submission, and a hang costs one full limit only.")
+#: error carried forward: a function right given its callees' mistakes, each counted once, where it is made
+CARRIED_NOTE = "\n`{function}` is right, given your {given}: its mistake is counted once, there."
+CARRIED_NOTE_MANY = "\n`{function}` is right, given your {given}: their mistakes are counted once, there."
+UNTOLD_NOTE = ("\nWhether `{function}` is right given your {callees} cannot be told: it differentiates through "
+               "their results, which the grader cannot replay without their graph.")
 
 WHERE_TEMPLATE = "the cell that defines `{function}` in {notebook}, Part {part} ({title})"
 

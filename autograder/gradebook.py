@@ -42,6 +42,7 @@ from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
 
 from autograder.assignment import Assignment
+from autograder.nbfile import read_notebook
 from autograder.results import CheckResult, SubmissionResult
 from autograder.submission import one_submission
 
@@ -223,7 +224,8 @@ def _write_autograded(result: SubmissionResult, cells: list[GradeCell], gb: Grad
     checks = {check.name: check for check in result.checks}
     written = []
     for name in sorted({cell.notebook for cell in cells}):
-        notebook = _read(submitted.get(f"{name}.ipynb")) or _read(plugin.release_dir / f"{name}.ipynb")
+        notebook = _read(submitted.get(f"{name}.ipynb"), _submission_folder(result)) \
+            or _read(plugin.release_dir / f"{name}.ipynb", plugin.release_dir)
         if notebook is None:
             continue  # nothing to show: generate_feedback skips this notebook
         ours = [cell for cell in cells if cell.notebook == name]
@@ -239,11 +241,12 @@ def _write_autograded(result: SubmissionResult, cells: list[GradeCell], gb: Grad
     return written
 
 
-def _read(path: Path | None) -> NotebookNode | None:
-    if path is None or not path.is_file():
+def _read(path: Path | None, folder: Path) -> NotebookNode | None:
+    """The notebook, read as grading reads it (checked first, outputs dropped: they are cleared anyway)."""
+    if path is None:
         return None
     try:
-        return nbformat.read(path, as_version=4)
+        return read_notebook(path, folder).notebook
     except Exception:  # noqa: BLE001 - a broken submission is graded (and explained) elsewhere
         return None
 

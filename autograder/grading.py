@@ -21,7 +21,7 @@ import pytest
 from autograder import options as declared
 from autograder import timing
 from autograder.assignment import Assignment
-from autograder.checks.pytest_plugin import SESSION_KEY, ZYGOTE_KEY
+from autograder.checks.pytest_plugin import FAILURE_KEY, SESSION_KEY, ZYGOTE_KEY
 from autograder.checks.registry import points_by_group
 from autograder.results import CheckResult, SubmissionResult
 from autograder.submission import Submission
@@ -89,6 +89,7 @@ class _Collector:
         self.zygote = zygote
         self.results: list[CheckResult] = []
         self.notes: list[str] = []
+        self.internal: list[str] = []  #: the grader's own failures: the submission's status is then error
 
     def pytest_configure(self, config: pytest.Config) -> None:
         if self.zygote is not None:
@@ -102,7 +103,10 @@ class _Collector:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         grading = session.config.stash.get(SESSION_KEY, None)
         if grading is not None:
-            self.notes = grading.notes()
+            self.notes, self.internal = grading.notes(), grading.internal_errors()
+        failure = session.config.stash.get(FAILURE_KEY, None)
+        if failure is not None:
+            self.notes, self.internal = [failure, *self.notes], [failure]
 
 
 def pytest_args(submission: Submission, options: Options) -> list[str]:
@@ -151,7 +155,8 @@ def _grade_submission(submission: Submission, options: Options,
     order = {group: i for i, group in enumerate(assignment.groups)}
     result.checks = sorted(collector.results, key=lambda c: (order.get(c.group, len(order)), c.name))
     result.notes = collector.notes
-    if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not result.checks:
+    if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not result.checks \
+            or collector.internal:  # the grader failed: never a silent 0
         result.status = "error"
         result.error = "\n".join(collector.notes) or f"the check suite did not run (pytest exit code {exit_code})"
     elif collector.notes:

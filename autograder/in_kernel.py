@@ -51,6 +51,8 @@ known to the other (the notebooks run in separate kernels).
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import random
 import types
 from pathlib import Path
@@ -58,10 +60,11 @@ from typing import Callable
 
 from autograder import options
 from autograder.assignment import Assignment
-from autograder.checks.framework import CheckContext, CheckFailed, Outcome, derive_seed
+from autograder.checks.framework import CheckContext, CheckFailed, Outcome, derive_seed, graded_names
 from autograder.checks.reference import reference_of
 from autograder.checks.registry import all_checks
 from autograder.course import CONFIG_FILE, Course, find_course
+from autograder.notebooks import calls_between
 from autograder.worker import wire
 from autograder.worker.probing import run_probe
 
@@ -82,9 +85,13 @@ class NoPoints(AssertionError):
 
 
 def _in_process(probes: dict, namespace: dict, time_limit: float) -> Callable[..., Outcome]:
-    def run(case, seed: int) -> Outcome:
-        reply = run_probe(probes, namespace, {"probe": case.probe, "args": case.args, "seed": seed,
-                                              "time_limit": time_limit})
+    full_limit = time_limit
+
+    def run(case, seed: int, record: dict | None = None, time_limit: float | None = None) -> Outcome:
+        request = {"probe": case.probe, "args": case.args, "seed": seed, "time_limit": time_limit or full_limit}
+        if record is not None:
+            request["record"] = record
+        reply = run_probe(probes, namespace, request)
         try:  # the same data-only round trip as from a worker: strips subclasses, checks sizes
             return Outcome.from_reply(wire.loads(wire.dumps(reply)))
         except wire.WireError as exc:
@@ -94,6 +101,8 @@ def _in_process(probes: dict, namespace: dict, time_limit: float) -> Callable[..
 
 
 _DIAGNOSED: dict[int, dict] = {}  # per kernel namespace, across test cells
+_MARKED: dict[int, dict] = {}  # per kernel namespace: graded functions that lost points, and where
+_HUNG: dict[int, dict] = {}  # per kernel namespace: graded functions that ran out of time, and where
 _GRADED: dict[int, dict[str, object]] = {}  # per kernel namespace: graded name -> the object graded
 
 #: What the checks compare with (directly or through torch's operators). In a
@@ -156,6 +165,16 @@ def kernel_assignment(selector: str, course: Course, name: str | None = None, cw
                              "Pass run_checks(..., assignment=NAME).")
 
 
+def _reaches(namespace: dict, names: list[str]) -> Callable[[str], frozenset[str]]:
+    """The graded functions that each graded function of the kernel calls, read from their cells."""
+    sources = []
+    for name in names:
+        with contextlib.suppress(OSError, TypeError):  # not defined, or defined where no source is kept
+            sources.append(inspect.getsource(namespace[name]) if name in namespace else "")
+    calls = calls_between(sources, names)
+    return lambda function: calls.get(function, frozenset())
+
+
 def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device: str | None = None,
                assignment: str | None = None) -> float:
     """Run the checks named by ``selector`` (a check such as ``<group>.<name>``,
@@ -174,14 +193,21 @@ def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device:
         for line in signs:
             print(f"Tampering: {line}.")
         raise NoPoints(f"{selector}: 0 points: tampering ({'; '.join(signs)})")
-    diagnosed = _DIAGNOSED.setdefault(id(namespace), {})
+    diagnosed, marked = _DIAGNOSED.setdefault(id(namespace), {}), _MARKED.setdefault(id(namespace), {})
     graded = _GRADED.setdefault(id(namespace), {})
+    for name in [n for n in {*diagnosed, *marked} if graded.get(n) is not namespace.get(n)]:
+        diagnosed.pop(name, None)  # redefined since its check ran (a student's fix): judged afresh
+        marked.pop(name, None)
+    hung = _HUNG.setdefault(id(namespace), {})
+    for name in [n for n in hung if graded.get(n) is not namespace.get(n)]:
+        del hung[name]
+    reaches = _reaches(namespace, graded_names(plugin))
     total, points = 0.0, 0.0
     for meta, check in selected:
         check_seed = derive_seed(seed, meta.name)
         random.seed(check_seed)  # as the checks' pytest fixture does
         ctx = CheckContext(meta, plugin, _in_process(probes, namespace, meta.time_limit), check_seed, device,
-                           diagnosed=diagnosed)
+                           diagnosed=diagnosed, marked=marked, hung=hung, reaches=reaches)
         broke = None
         try:
             check(ctx)

@@ -2,10 +2,12 @@
 
 :class:`SkipExperimentCells` keeps experiment cells (training runs, plots)
 from running during ``nbgrader autograde``. It runs in the sanitising stage,
-after nbgrader's ``OverwriteCells``, and blanks every submitted code cell whose
-id the SOURCE notebook lists as an experiment (see
-:func:`autograder.notebooks.experiment_cell_ids`). The submission's own tags
-and metadata are never consulted for that decision.
+after nbgrader's ``OverwriteCells``, and blanks every submitted code cell that
+:func:`autograder.notebooks.classify_cells` matches to an experiment of the
+SOURCE notebook, as ``autograder grade`` does: by nbgrader ``grade_id``, cell
+id, or content for notebooks saved without ids (Colab, VS Code), and never a
+cell that defines a graded name or a global that graded code reads. The
+submission's own tags and metadata are never consulted for that decision.
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ from pathlib import Path
 
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
-from nbgrader import utils
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from autograder.notebooks import experiment_cell_ids, graded_cell_ids
+from autograder.notebooks import EXPERIMENT, classify_cells, source_notebook
 
 SKIPPED_SOURCE = "# Experiment cell: not run when grading.\n"
 
@@ -30,37 +31,32 @@ _NO_COURSEDIR = (
 
 
 class SkipExperimentCells(NbGraderPreprocessor):
-    """Blank the submitted cells that the source notebook marks as experiments.
+    """Blank the submitted cells that match experiments of the source notebook.
 
     A blanked cell keeps its id and place; its code becomes a one-line comment
     and its outputs are cleared, so the graded notebook shows what was skipped.
-    A test cell of the source is never blanked, even when a student gave it an
-    experiment's id: an empty test cell would be awarded its points.
+    nbgrader's test cells run here (they grade), so only experiments are
+    skipped: a cell with a test's ``grade_id`` is a test whatever its id, and an
+    empty test cell would be awarded its points.
     """
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict):
-        source = self._source_notebook(resources)
-        self._experiment_ids = experiment_cell_ids(source)
-        self._graded_ids = graded_cell_ids(source)
-        self.log.info("Skipping %d experiment cell(s) listed in %s",
-                      len(self._experiment_ids), source)
-        return super().preprocess(nb, resources)
+        source, release = self._notebooks(resources)
+        choices = classify_cells(nb.cells, source_notebook(source, release), skipped_roles=(EXPERIMENT,))
+        skipped = [choice.index for choice in choices if choice.skipped]
+        self.log.info("Skipping %d experiment cell(s) of %s, matched to %s", len(skipped),
+                      resources["nbgrader"]["notebook"], source)
+        for index in skipped:
+            cell = nb.cells[index]
+            cell.source, cell.outputs, cell.execution_count = SKIPPED_SOURCE, [], None
+        return nb, resources
 
-    def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int):
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        is_test = utils.is_grade(cell) and grade_id in self._graded_ids
-        if cell.cell_type == "code" and cell.get("id") in self._experiment_ids and not is_test:
-            cell.source = SKIPPED_SOURCE
-            cell.outputs = []
-            cell.execution_count = None
-        return cell, resources
-
-    def _source_notebook(self, resources: ResourcesDict) -> Path:
-        """``source/<assignment>/<notebook>.ipynb`` of the course being graded."""
+    def _notebooks(self, resources: ResourcesDict) -> tuple[Path, Path]:
+        """``source/<assignment>/<notebook>.ipynb`` of the course being graded, and its release."""
         coursedir = self._coursedir()
-        folder = coursedir.format_path(
-            coursedir.source_directory, ".", resources["nbgrader"]["assignment"])
-        return Path(folder) / f"{resources['nbgrader']['notebook']}.ipynb"
+        assignment, name = resources["nbgrader"]["assignment"], f"{resources['nbgrader']['notebook']}.ipynb"
+        return tuple(Path(coursedir.format_path(folder, ".", assignment)) / name
+                     for folder in (coursedir.source_directory, coursedir.release_directory))
 
     def _coursedir(self) -> CourseDirectory:
         # The exporter that owns this preprocessor belongs to nbgrader's converter,

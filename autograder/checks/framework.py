@@ -10,7 +10,9 @@ Nothing here names an assignment: a check gets its own through its context.
 from __future__ import annotations
 
 import hashlib
+import time
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -19,6 +21,7 @@ import torch
 
 from autograder import feedback
 from autograder.assignment import Assignment, Part
+from autograder.checks.carried import Replay
 from autograder.checks.reference import Reference, reference_of
 from autograder.compare import EXACT, Comparison, Tolerance, compare, describe, non_finite, trivial_answer
 from autograder.results import CheckResult
@@ -32,6 +35,16 @@ from autograder.worker.seeding import seed_everything
 CheckFailed = pytest.fail.Exception
 
 PARTIAL_FOR_FORM = 0.5  #: share of a case's points for right values in the wrong shape/dtype/device
+#: A hang costs one time limit (:meth:`CheckContext.run`): after a function ran out of time, its
+#: cases (and its callers') get HUNG_FACTOR times the reference's own time on them, at least
+#: HUNG_FLOOR_S. The reference's time is that of the same probe (building the networks included), run
+#: in the grader's process; the worker times only the probe too. So code 20 times slower than the
+#: reference still answers in time. The floor is that factor on the slowest probe other than a run
+#: (10 ms for the reference here; runs take 30-80 ms), for the time the reference's own run of a
+#: case says too little about (a loaded machine, a first call). Where the reference's time is not
+#: known (a check's own behavioural run), the short limit is HUNG_SHARE of the full one. Only code
+#: that already hung, or calls code that did, ever gets a short limit.
+HUNG_FACTOR, HUNG_FLOOR_S, HUNG_SHARE = 20.0, 0.2, 0.05
 
 
 def show(value: Any) -> str:
@@ -110,6 +123,10 @@ class Outcome:
     error: dict | None = None
     #: what the student's code did meanwhile to read or change its grading (the worker's guard saw it)
     tampering: list[str] = field(default_factory=list)
+    #: the calls the graded function made to the student's other graded functions
+    #: (:mod:`autograder.worker.recording`); None when they could not all be recorded
+    calls: list[dict] | None = field(default_factory=list)
+    seconds: float | None = None  #: how long the grader's own run of it took (the reference's, a mistake's)
 
     @classmethod
     def from_reply(cls, reply: dict) -> "Outcome":
@@ -117,7 +134,10 @@ class Outcome:
         tampering = tampering_of(reply)
         if kind not in ("ok", "missing", "not-implemented", "error", "timeout"):
             return cls("error", error={"type": "ProtocolError", "message": "malformed reply"}, tampering=tampering)
-        return cls(kind, reply.get("value"), reply.get("error"), tampering)
+        calls = reply.get("calls", [])
+        if calls is not None and not (isinstance(calls, list) and all(isinstance(c, dict) for c in calls)):
+            calls = None
+        return cls(kind, reply.get("value"), reply.get("error"), tampering, calls)
 
 
 #: Results of the grader's own fixed APIs (the reference, known mistakes), by
@@ -139,18 +159,25 @@ def run_reference(case: Case, api: probe_api.Api, seed: int, reference: Referenc
         if len(_REFERENCE_RUNS) >= REFERENCE_RUNS_KEPT:
             _REFERENCE_RUNS.clear()
         outcome = _REFERENCE_RUNS[key] = _run_reference(case, api, seed, reference)
+        if outcome.kind == "ok" and HUNG_FACTOR * outcome.seconds > HUNG_FLOOR_S:
+            # the first run in a process pays for warm-up (lazy imports, allocations): where its time
+            # sets a short limit (CheckContext.short_limit), a second run's counts. Only a fixed API
+            # is run twice: a replay's stand-ins (autograder/checks/carried.py) answer once
+            again = _run_reference(case, api, seed, reference).seconds
+            outcome.seconds = min(outcome.seconds, again if again is not None else outcome.seconds)
     return outcome
 
 
 def _run_reference(case: Case, api: probe_api.Api, seed: int, reference: Reference) -> Outcome:
     seed_everything(seed)
+    start = time.perf_counter()
     try:
         value = probe_api.run(reference.probes, case.probe, api, **case.args)
     except probe_api.Missing as exc:
         return Outcome("missing", error={"type": "NameError", "message": str(exc)})
     except Exception as exc:  # noqa: BLE001 - a known mistake may legitimately crash
         return Outcome("error", error=describe_exception(exc))
-    return Outcome("ok", wire.loads(wire.dumps(value)))
+    return Outcome("ok", wire.loads(wire.dumps(value)), seconds=time.perf_counter() - start)
 
 
 def device_error(case: Case, outcome: Outcome) -> bool:
@@ -174,12 +201,29 @@ class CheckContext:
 
     spec: CheckSpec
     assignment: Assignment
-    student: Callable[[Case, int], Outcome]  #: runs a case in the submission's worker
+    #: runs a case in the submission's worker: ``student(case, seed, record=None)`` (``record``: which
+    #: calls to record, see :mod:`autograder.worker.recording`)
+    #: runs a case in the submission's worker: ``student(case, seed, record=None, time_limit=None)``
+    #: (``record``: which calls to record, :mod:`autograder.worker.recording`; ``time_limit``: seconds,
+    #: instead of the check's own)
+    student: Callable[..., Outcome]
     seed: int
     device: str
     time_limit: float | None = None  #: seconds per probe, when capped below the check's own
+    #: graded functions that ran out of time so far in this submission -> the check where they did
+    hung: dict[str, str] = field(default_factory=dict)
+    #: the other graded functions that a graded function of the submission calls, directly or not
+    #: (read from its code; none known: only its own hang shortens its limit)
+    reaches: Callable[[str], Collection[str]] = lambda function: ()
     #: mistakes named so far in this submission: graded function -> (code, wrong version)
     diagnosed: dict[str, tuple[str, Callable]] = field(default_factory=dict)
+    #: graded functions whose results differ from the reference's so far in this submission -> where
+    #: the mistake lies, as (function, check) pairs: its own check, or the callees' mistakes that it is
+    #: right given (error carried forward)
+    marked: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    _given: tuple[tuple[str, str], ...] = ()  #: the mistakes this check's function was judged right given
+    #: cases that ran out of a shortened limit: id -> (that limit, the functions that had hung before)
+    _shortened: dict[int, tuple[float, list[str]]] = field(default_factory=dict)
     result: CheckResult | None = None
     on_result: Callable[[CheckResult], None] = lambda result: None
 
@@ -199,6 +243,34 @@ class CheckContext:
         api = next(api for mistake, _, api in self.reference.mistaken_apis(self.spec.function) if mistake == code)
         return [self.run_reference(case, api) for case in cases]
 
+    def run(self, case: Case, record: dict | None = None, reference: Outcome | None = None) -> Outcome:
+        """Run ``case`` on the student's function. A hang costs one time limit: once the
+        function, or a graded function it calls, has run out of time in this submission,
+        its cases get a short limit (:meth:`short_limit`) instead of the full one, and
+        those it answers in time still count."""
+        full = self.time_limit or self.spec.time_limit
+        hung = self.hung_callees()
+        limit = self.short_limit(full, reference) if hung else full
+        outcome = self.student(case, self.seed, record=record, time_limit=limit)
+        if outcome.kind == "timeout":
+            self.hung.setdefault(self.spec.function, self.spec.name)
+            if limit < full:
+                self._shortened[id(case)] = (limit, hung or [self.spec.function])
+        return outcome
+
+    def hung_callees(self) -> list[str]:
+        """This check's function and the graded functions it calls that have run out of time."""
+        function = self.spec.function
+        return [name for name in [function, *sorted(set(self.reaches(function)) - {function})] if name in self.hung]
+
+    @staticmethod
+    def short_limit(full: float, reference: Outcome | None) -> float:
+        """The limit of a case whose function already hung: HUNG_FACTOR times the reference's own
+        time on it (HUNG_SHARE of the full limit where that is not known), at least HUNG_FLOOR_S."""
+        seconds = reference.seconds if reference is not None else None
+        short = HUNG_FACTOR * seconds if seconds is not None else HUNG_SHARE * full
+        return min(full, max(HUNG_FLOOR_S, short))
+
     def grade(self, cases: list[Case], diagnose: Callable[..., str | None] | None = None,
               behaviour: Callable[..., tuple[float, str] | None] | None = None) -> CheckResult:
         """Score the cases, name the mistake, write the feedback; fail the test unless full marks.
@@ -217,9 +289,15 @@ class CheckContext:
                                    "a student's never matches it")
         if all(c.form_only or trivial_answer(e.value, c.args) for c, e in zip(cases, expected)):
             raise RuntimeError(f"{self.spec.name}: code that does nothing would answer every case right")
-        got = [self.student(case, self.seed) for case in cases]
+        record = {"function": self.spec.function, "callees": [n for n in graded_names(self.assignment)
+                                                              if n != self.spec.function]}
+        got = [self.run(case, record, reference) for case, reference in zip(cases, expected)]
         tampering = list(dict.fromkeys(what for outcome in got for what in outcome.tampering))
         self.result = self._tampered(tampering) if tampering else self._score(cases, expected, got, diagnose, behaviour)
+        if self.result.status != "passed":
+            self.marked.setdefault(self.spec.function, ((self.spec.function, self.spec.name),))
+        elif self._given:  # right only given callees that are not: its results differ from the reference's too
+            self.marked.setdefault(self.spec.function, self._given)
         self.on_result(self.result)
         if self.result.status != "passed":
             # the feedback is the whole report: pytest builds no traceback for it (~25 ms of ast parsing a failure)
@@ -243,7 +321,8 @@ class CheckContext:
         score = round(self.spec.points * earned / total, 2)  # hundredths: what a gradebook shows
         if first_failure is None:
             return self._result(score, "passed")
-        credit = self._credit_for_callees(cases, got, failing)
+        credit, untold = self._carried(cases, got, failing)
+        credit = credit or self._credit_for_callees(cases, got, failing)
         if credit:
             return self._result(self.spec.points, "passed", note=credit)
         i, case, out, comparison = first_failure
@@ -261,7 +340,7 @@ class CheckContext:
                 score, note = round(credit[0] * self.spec.points, 2), "\n" + credit[1]
         if status is None:
             status = "partial" if score > 0 else "failed"
-        return self._result(score, status, code, case, out, comparison, note)
+        return self._result(score, status, code, case, out, comparison, note + untold)
 
     def _diagnose(self, cases, got, failing, out, comparison, diagnose, expected) -> str | None:
         if out.kind != "ok":
@@ -307,9 +386,52 @@ class CheckContext:
                 return self._credit_note(list(overrides))
         return None
 
+    def _carried(self, cases, got, failing) -> tuple[str | None, str]:
+        """Whether every failing case is right given the student's own callees that lost
+        points (error carried forward, :mod:`autograder.checks.carried`): the note
+        that says so, or none; and, where a recorded result could not stand in, the
+        note that says it cannot be told."""
+        wrong = {name: check for name, check in self.marked.items() if name != self.spec.function}
+        used: set[str] = set()
+        for i in failing:
+            calls = got[i].calls
+            if got[i].kind != "ok" or not calls:  # no result, no graded calls, or not all of them recorded
+                return None, ""
+            replay = Replay(calls, cases[i].tol)
+            if not replay.names & set(wrong):
+                return None, ""  # no callee that lost points: its own mistake
+            api = self.reference.with_overrides(replay.stand_ins(self.reference.functions()))
+            outcome = run_reference(cases[i], api, self.seed, self.reference)
+            if replay.differentiated():
+                callees = ", ".join(f"`{n}`" for n in sorted(replay.names & set(wrong)))
+                return None, feedback.UNTOLD_NOTE.format(function=self.spec.function, callees=callees)
+            if not (outcome.kind == "ok" and replay.finished() and self._agrees(cases[i], got[i], outcome)):
+                return None, ""
+            used |= replay.names & set(wrong)
+        if not used:
+            return None, ""
+        return self._credit_note(sorted(used)), ""
+
     def _credit_note(self, callees: list[str]) -> str:
-        named = ", ".join(f"`{name}` [{', '.join(codes_of(self.diagnosed[name][0]))}]" for name in callees)
-        return feedback.DEPENDENT_NOTE.format(function=self.spec.function, callees=named)
+        """The note that this check's function is right given these callees' mistakes, each
+        named where it lost points; its own results differ from the reference's all the same,
+        so its callers are judged given it in turn (``self._given``)."""
+        roots = {name: self.marked.get(name, ((name, _check_of(self.assignment, name)),)) for name in callees}
+        self._given = tuple(dict.fromkeys(root for name in callees for root in roots[name]))
+        given = ", ".join(self._where_wrong(name, roots[name]) for name in callees)
+        template = feedback.CARRIED_NOTE if len(callees) == 1 else feedback.CARRIED_NOTE_MANY
+        return template.format(function=self.spec.function, given=given)
+
+    def _where_wrong(self, name: str, roots: tuple[tuple[str, str], ...]) -> str:
+        """`name` (which is marked wrong in its check [its codes]), or (right given the callees that are)."""
+        def marked(function: str, check: str) -> str:
+            codes = codes_of(self.diagnosed[function][0]) if function in self.diagnosed else []
+            return f"marked wrong in {check}" + (f" [{', '.join(codes)}]" if codes else "")
+
+        if len(roots) == 1 and roots[0][0] == name:
+            return f"`{name}` (which is {marked(*roots[0])})"
+        return f"`{name}` (right given your " + ", ".join(
+            f"`{function}`, which is {marked(function, check)}" for function, check in roots) + ")"
 
     def _best_mistake(self, cases, got, failing, expected) -> str | None:
         """The known mistake that explains the most failing cases (the first
@@ -356,7 +478,12 @@ class CheckContext:
         context = dict(name=s.name, score=score, max_score=s.points, status=status, call=case.call,
                        comparison=_comparison_text(out, comparison, self.assignment.result_fields), where=where,
                        function=s.function,
-                       time_limit=self.time_limit or s.time_limit, error=_error_text(out))
+                       time_limit=self._shortened.get(id(case), (self.time_limit or s.time_limit,))[0],
+                       error=_error_text(out))
+        if id(case) in self._shortened:
+            limit, hung = self._shortened[id(case)]
+            note = feedback.SHORTENED_NOTE.format(limit=limit, full=self.time_limit or s.time_limit, hung=", ".join(
+                f"`{name}` (in {self.hung[name]})" for name in hung)) + note
         codes = codes_of(code)
         if codes == ("missing",) and out is not None and (out.error or {}).get("type") == "MissingNotebook":
             explanations = [feedback.MISSING_NOTEBOOK.format(notebook=part.notebook)]
@@ -373,6 +500,20 @@ class CheckContext:
 
     def _explain(self, code: str, **context: object) -> str:
         return feedback.explain(code, self.assignment.diagnoses, **context)
+
+
+def _check_of(assignment: Assignment, function: str) -> str:
+    """The (first) check that grades ``function``."""
+    from autograder.checks.registry import all_checks  # it imports this module
+
+    return next((meta.name for meta, _ in all_checks(assignment) if meta.function == function), "its own check")
+
+
+def graded_names(assignment: Assignment) -> tuple[str, ...]:
+    """Every name the assignment's checks grade (:func:`autograder.checks.registry.graded_functions`)."""
+    from autograder.checks.registry import graded_functions  # it imports this module
+
+    return graded_functions(assignment)
 
 
 def _compare_case(case: Case, expected: Outcome, out: Outcome) -> Comparison | None:

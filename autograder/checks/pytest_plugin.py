@@ -23,8 +23,9 @@ import pytest
 
 from autograder import feedback, options
 from autograder.assignment import Assignment
-from autograder.checks.framework import CheckContext, CheckSpec, Outcome, derive_seed
+from autograder.checks.framework import CheckContext, CheckSpec, Outcome, derive_seed, graded_names
 from autograder.course import PLUGINS, Course, find_course
+from autograder.notebooks import calls_between
 from autograder.results import CheckResult
 from autograder.submission import load_notebook, one_submission
 from autograder.worker.client import NotebookSession, Zygote
@@ -36,6 +37,10 @@ SESSION_KEY = pytest.StashKey["GradingSession"]()
 #: a zygote handed in by ``autograder grade`` (its batch's sandbox), instead of one of the session's own
 ZYGOTE_KEY = pytest.StashKey[Zygote]()
 ASSIGNMENT_KEY = pytest.StashKey[Assignment]()
+#: why the grading session could not start: the grader's failure, reported as the submission's error
+FAILURE_KEY = pytest.StashKey[str]()
+SESSION_FAILED = ("the grader failed while loading the submission ({error}): none of its checks ran. This is not "
+                  "your mistake: tell your instructor.")
 CHECK_TIMEOUT_FACTOR = 8  # a check makes a handful of probe calls, each bounded by its time limit
 SUBMISSION_HELP = "a notebook, or a student's folder holding the assignment's notebooks (grades it)"
 
@@ -133,7 +138,7 @@ class GradingSession:
         self.assignment = assignment_of(config)
         self.submission = one_submission(Path(path), self.assignment)
         self.loaded = {name: load_notebook(name, self.submission.notebooks.get(name, self.submission.path / name),
-                                           self.assignment)
+                                           self.assignment, self.submission.folder)
                        for name in self.assignment.notebooks}
         self.cell_timeout = config.getoption(options.TIMEOUT.pytest_dest)
         self.device, memory = _device_and_memory(config)
@@ -143,14 +148,19 @@ class GradingSession:
         self._sandbox, self._limits = config.getoption(options.SANDBOX.pytest_dest), Limits(memory_bytes=memory)
         self.sessions: dict[str, NotebookSession] = {}
         self.diagnosed: dict = {}  # shared by the checks: callers are not charged for callees
+        self.marked: dict = {}  # shared too: the graded functions that lost points, and where
+        self.hung: dict = {}  # and those that ran out of time (a hang costs one limit)
+        self._calls: dict[str, frozenset[str]] | None = None  # graded function -> the graded ones it calls
 
     def student(self, notebook: str, time_limit: float):
         """A function running a case on this notebook's worker."""
         loaded = self.loaded[notebook]
         if loaded.error:
-            return lambda case, seed: Outcome("missing", error={"type": "MissingNotebook", "message": loaded.error})
+            return lambda case, seed, record=None, time_limit=None: Outcome(
+                "missing", error={"type": "MissingNotebook", "message": loaded.error})
+        full_limit = time_limit
 
-        def run(case, seed: int) -> Outcome:
+        def run(case, seed: int, record: dict | None = None, time_limit: float | None = None) -> Outcome:
             session = self.sessions.get(notebook)
             if session is None:
                 if self._zygote is None:
@@ -158,7 +168,7 @@ class GradingSession:
                     self._zygote = Zygote(code, self._sandbox, self._limits)
                 session = self.sessions[notebook] = NotebookSession(self._zygote, loaded.cells, self.cell_timeout)
                 session.start()
-            return Outcome.from_reply(session.probe(case.probe, case.args, seed, time_limit))
+            return Outcome.from_reply(session.probe(case.probe, case.args, seed, time_limit or full_limit, record))
 
         return run
 
@@ -186,6 +196,20 @@ class GradingSession:
                                                                 what="; ".join(dict.fromkeys(tampering))))
         return notes
 
+    def reaches(self, function: str) -> frozenset[str]:
+        """The other graded functions that ``function`` calls in the submission, directly or not."""
+        if self._calls is None:
+            names = graded_names(self.assignment)
+            self._calls = {}
+            for loaded in self.loaded.values():
+                for name, callees in calls_between([cell["source"] for cell in loaded.cells], names).items():
+                    self._calls[name] = self._calls.get(name, frozenset()) | callees
+        return self._calls.get(function, frozenset())
+
+    def internal_errors(self) -> list[str]:
+        """The grader's own failures while loading the notebooks (their notes say so)."""
+        return [loaded.error for loaded in self.loaded.values() if loaded.internal and loaded.error]
+
     def close(self) -> None:
         for session in self.sessions.values():
             session.close()
@@ -197,7 +221,11 @@ class GradingSession:
 def grading(pytestconfig: pytest.Config):
     if not grading_requested(pytestconfig):
         raise pytest.UsageError("the checks need --submission PATH (a notebook or a student's folder)")
-    session = GradingSession(pytestconfig)
+    try:
+        session = GradingSession(pytestconfig)
+    except Exception as exc:  # every check fails on it; the stash tells the report why, as an error
+        pytestconfig.stash[FAILURE_KEY] = SESSION_FAILED.format(error=f"{type(exc).__name__}: {exc}"[:300])
+        raise
     pytestconfig.stash[SESSION_KEY] = session
     yield session
     session.close()
@@ -212,7 +240,8 @@ def ctx(request: pytest.FixtureRequest, grading: GradingSession) -> CheckContext
     time_limit = min(meta.time_limit, grading.cell_timeout)
     context = CheckContext(meta, grading.assignment, grading.student(grading.assignment.part(meta.group).notebook,
                                                                      time_limit),
-                           seed, grading.device, time_limit=time_limit, diagnosed=grading.diagnosed)
+                           seed, grading.device, time_limit=time_limit, diagnosed=grading.diagnosed,
+                           marked=grading.marked, hung=grading.hung, reaches=grading.reaches)
     context.on_result = lambda result: request.node.stash.__setitem__(RESULT_KEY, result)
     return context
 

@@ -34,6 +34,10 @@ class Reference:
     def api(self) -> Api:
         return Api(vars(self.module), cache_key=(self.assignment.name, "reference"))
 
+    def functions(self) -> dict:
+        """The reference's own namespace (its graded functions, by name)."""
+        return vars(self.module)
+
     def mistaken_apis(self, name: str) -> list[tuple[str, Callable, Api]]:
         """The reference API with ``name`` swapped for each of its known
         mistakes: (code, the wrong version, the API)."""

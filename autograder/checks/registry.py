@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Callable
 
@@ -34,3 +35,10 @@ def points_by_group(assignment: Assignment) -> dict[str, float]:
     for meta, _ in all_checks(assignment):
         totals[meta.group] = totals.get(meta.group, 0.0) + meta.points
     return totals
+
+
+@functools.lru_cache(maxsize=None)
+def graded_functions(assignment: Assignment, notebook: str | None = None) -> tuple[str, ...]:
+    """The names the assignment's checks grade (those of one notebook's parts, if given), in check order."""
+    groups = {part.group for part in assignment.parts if notebook is None or part.notebook == notebook}
+    return tuple(dict.fromkeys(meta.function for meta, _ in all_checks(assignment) if meta.group in groups))

@@ -171,14 +171,17 @@ class NotebookSession:
                                            tampering_of(reply)))
         return None
 
-    def probe(self, name: str, args: dict, seed: int, time_limit: float) -> dict:
-        """Run a probe in the worker; a worker that hangs or dies is replaced."""
+    def probe(self, name: str, args: dict, seed: int, time_limit: float, record: dict | None = None) -> dict:
+        """Run a probe in the worker (``record``: the calls to record, :mod:`autograder.worker.recording`);
+        a worker that hangs or dies is replaced."""
         if self._worker is None:
             self.start()
+        request = {"kind": "probe", "probe": name, "args": args, "seed": seed, "time_limit": time_limit}
+        if record is not None:
+            request["record"] = record
         try:
             with timing.phase("probes (worker)"):
-                return self._worker.request({"kind": "probe", "probe": name, "args": args, "seed": seed,
-                                             "time_limit": time_limit}, timeout=time_limit + GRACE_S)
+                return self._worker.request(request, timeout=time_limit + GRACE_S)
         except TimeoutError:
             outcome = {"outcome": "timeout"}
         except MalformedReply as exc:

@@ -12,6 +12,7 @@ from autograder.worker import api, wire
 from autograder.worker.cells import CappedText, describe_exception
 from autograder.worker.guard import Guard, suspicious
 from autograder.worker.limits import CellTimeout, time_limit
+from autograder.worker.recording import CallRecorder
 from autograder.worker.seeding import seed_everything
 
 
@@ -63,16 +64,22 @@ def _probe(probes: dict[str, Callable[..., Any]], namespace: dict, request: dict
         guard.restore()
     seed_everything(int(request.get("seed", 0)))
     stdout, stderr = CappedText(), CappedText()
+    record = request.get("record")
+    recorder = CallRecorder(namespace, str(record["function"]), [str(n) for n in record["callees"]]) \
+        if isinstance(record, dict) else contextlib.nullcontext()
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), \
                 time_limit(float(request["time_limit"])), \
-                guard.watching() if guard else contextlib.nullcontext():
+                guard.watching() if guard else contextlib.nullcontext(), recorder:
             value = api.run(probes, request["probe"], student, **args)
             if guard is not None:
                 for what in suspicious(value):
                     guard.record(what)
                 guard.check_output(stdout.getvalue(), stderr.getvalue())
-        return {"outcome": "ok", "value": value}
+        reply = {"outcome": "ok", "value": value}
+        if isinstance(recorder, CallRecorder) and recorder.calls:
+            reply["calls"] = recorder.calls if recorder.complete else None
+        return reply
     except api.Missing as exc:
         return {"outcome": "missing", "name": exc.name}
     except CellTimeout:

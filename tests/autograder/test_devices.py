@@ -57,7 +57,8 @@ def test_device_error(device, outcome, expected):
 
 
 def context(diagnosed: dict | None = None, function: str = "q_values") -> CheckContext:
-    return CheckContext(CheckSpec("q.values", "q", 3, function), PYTORCH_VFA, student=lambda c, seed: error("unused"),
+    return CheckContext(CheckSpec("q.values", "q", 3, function), PYTORCH_VFA,
+                        student=lambda c, seed, **_: error("unused"),
                         seed=0, device="cuda", diagnosed={} if diagnosed is None else diagnosed)
 
 
@@ -80,7 +81,7 @@ def test_a_caller_of_cpu_only_code_is_not_charged_again_on_a_gpu():
     caller = context({"q_values": ("wrong-device", None)}, function="semi_gradient_q_learning_update")
     result = caller._score([case("cuda")], [Outcome("ok", 1.0)], [error(CUDA_MISMATCH)], None)
     assert (result.status, result.score) == ("passed", 3)
-    assert "`q_values` [wrong-device]" in result.feedback
+    assert "given your `q_values` (which is marked wrong in q.values [wrong-device])" in result.feedback
 
 
 class _Ctx:

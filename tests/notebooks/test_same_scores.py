@@ -33,8 +33,11 @@ from tests.notebooks.nbgrader_course import AUTOGRADE_TIMEOUT_S, COURSE_ID, REPO
 
 #: fixtures whose mistakes lie in different parts of their assignment
 FIXTURES = {
-    "pytorch_vfa": ("td-error-as-loss", "wrong-features", "grad-accumulation", "no-exploration"),
-    "policy_gradient": ("unstable-log-prob", "returns-not-discounted", "mean-not-sum", "baseline-not-detached"),
+    # action-before-state and log-probs-other-action: mistakes no code names, carried forward to callers
+    "pytorch_vfa": ("td-error-as-loss", "wrong-features", "grad-accumulation", "no-exploration",
+                    "action-before-state"),
+    "policy_gradient": ("unstable-log-prob", "returns-not-discounted", "mean-not-sum", "baseline-not-detached",
+                        "log-probs-other-action"),
 }
 GRADE_TIMEOUT_S = 900
 RUN_CHECKS = re.compile(r"""run_checks\(\s*["']([\w.]+)["']""")

@@ -112,7 +112,7 @@ def corridor_learned(p: float, last_return: float) -> bool:
 
 
 def corridor_run(ctx, baseline_lr: float | None = None) -> tuple[float, float] | None:
-    run = ctx.student(corridor_case(ctx.seed, baseline_lr), ctx.seed)
+    run = ctx.run(corridor_case(ctx.seed, baseline_lr))
     return corridor_measure(run.value) if run.kind == "ok" and not run.tampering else None
 
 

@@ -148,7 +148,7 @@ def sarsa_walk_score(value, settings: dict = WALK_SARSA, episodes: int = WALK_SA
 def sarsa_behaviour(ctx, cases, got):
     """Half the points for a run that learns to walk to the rewarding end but
     does not replay the spec's random draws (the other half is for following them)."""
-    run = ctx.student(sarsa_walk_case(ctx), ctx.seed)
+    run = ctx.run(sarsa_walk_case(ctx))
     if run.kind != "ok" or run.tampering:
         return None
     score = sarsa_walk_score(run.value)

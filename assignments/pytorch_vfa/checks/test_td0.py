@@ -135,7 +135,7 @@ def td0_walk_error(value, settings: dict = WALK_TD0) -> float | None:
 def td0_behaviour(ctx, cases, got):
     """Half the points for a run that learns the random walk's values but does
     not replay the spec's random draws (the other half is for following them)."""
-    run = ctx.student(td0_walk_case(ctx), ctx.seed)
+    run = ctx.run(td0_walk_case(ctx))
     if run.kind != "ok" or run.tampering:
         return None
     error = td0_walk_error(run.value)

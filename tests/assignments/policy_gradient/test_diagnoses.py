@@ -67,16 +67,18 @@ def test_gamma_ignored_twice_names_both_codes(report):
     assert "Likely mistake [missing-discount-weight]" in check["feedback"]
 
 
-@pytest.mark.parametrize("student, callers", [
-    ("returns-not-discounted", ["reinforce.update", "reinforce.run", "baseline.update", "baseline.run"]),
-    ("unpinned-randomness", ["reinforce.run", "baseline.run"]),
-    ("mean-not-sum", ["reinforce.update", "baseline.update"]),
+@pytest.mark.parametrize("student, callee, callers", [
+    ("returns-not-discounted", "discounted_returns",
+     ["reinforce.update", "reinforce.run", "baseline.update", "baseline.run"]),
+    ("unpinned-randomness", "sample_action", ["reinforce.run", "baseline.run"]),
+    ("mean-not-sum", "reinforce_loss", ["reinforce.update", "baseline.update"]),
 ])
-def test_a_callees_mistake_is_not_charged_again(report, student, callers):
+def test_a_callees_mistake_is_not_charged_again(report, student, callee, callers):
     checks = {c["name"]: c for c in report[student]["checks"]}
     for name in callers:
         assert checks[name]["status"] == "passed", checks[name]["feedback"]
-        assert "is right given the functions it calls" in checks[name]["feedback"]
+        assert "is right, given your " in checks[name]["feedback"]  # directly, or given a caller of it
+        assert f"`{callee}`" in checks[name]["feedback"] and f"[{student}]" in checks[name]["feedback"]
 
 
 def test_a_run_that_learns_without_the_pinned_draws_gets_half_with_the_reason(report):
@@ -86,6 +88,14 @@ def test_a_run_that_learns_without_the_pinned_draws_gets_half_with_the_reason(re
 
 
 WHOLE_FEEDBACK = {
+    ("log-probs-other-action", "reinforce.update"): (
+        "Where to look: the cell that defines `reinforce_update` in policy_gradient.ipynb, Part 3 (REINFORCE)\n"
+        "Whether `reinforce_update` is right given your `log_probs` cannot be told: it differentiates through "
+        "their results, which the grader cannot replay without their graph."),
+    ("log-probs-other-action", "reinforce.run"): (
+        "reinforce.run (10/10 points): passed\n"
+        "`run_reinforce` is right, given your `reinforce_update` (which is marked wrong in reinforce.update): "
+        "its mistake is counted once, there."),
     ("unstable-log-prob", "policy.log_probs"): (
         "Expected vs got: the returned log-probabilities: holds NaN or inf (3 of 5 values), first at index 1: "
         "expected -200, got -inf\n"

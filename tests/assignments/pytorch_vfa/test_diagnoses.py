@@ -103,6 +103,33 @@ WHOLE_FEEDBACK = {
         "once, as the only source of random actions (through epsilon_greedy), and env.reset(seed=seed) once at "
         "the start, env.reset() with no seed after each episode. Half the points are for learning; the other half "
         "is for following those draws."),
+    ("action-before-state", "q.q_learning_update"): (
+        "q.q_learning_update (4/4 points): passed\n"
+        "`semi_gradient_q_learning_update` is right, given your `q_values` (which is marked wrong in "
+        "q.values): its mistake is counted once, there."),
+    ("nan-target", "td0.target"): (
+        "td0.target (0/4 points): failed\n"
+        "Called: td_target(1.0, torch.tensor(-1.082), False, 0.9)\n"
+        "Expected vs got: the result: holds NaN or inf: expected 0.0258879, got nan\n"
+        "Where to look: the cell that defines `td_target` in value_approximation.ipynb, Part 4 "
+        "(semi-gradient TD(0) prediction)"),
+    ("nan-target", "q.run_sarsa"): (
+        "q.run_sarsa (4/4 points): passed\n"
+        "`run_sarsa` is right, given your `semi_gradient_sarsa_update` (right given your `td_target`, which "
+        "is marked wrong in td0.target): its mistake is counted once, there."),
+    ("nothing-update", "td0.update"): (
+        "td0.update (0/10 points): failed\n"
+        "Called: semi_gradient_td0_update(v, SGD(lr=0.1), state=torch.tensor([1.346, 0.9164, 1.413, 1.029]), "
+        "reward=1.0, next_state=torch.tensor([0.09095, -1.656, 0.388, 0.5568]), terminated=False, gamma=0.9) "
+        "on one transition\n"
+        "Expected vs got: the change of the network's weights (item 0): largest error 0.0105772 at index (5, "
+        "2): expected 0.0105772, got 0\n"
+        "Where to look: the cell that defines `semi_gradient_td0_update` in value_approximation.ipynb, Part "
+        "4 (semi-gradient TD(0) prediction)"),
+    ("zeros-gradient", "baird.run_td"): (
+        "baird.run_td (5/5 points): passed\n"
+        "`run_baird_td` is right, given your `baird_semi_gradient` (which is marked wrong in "
+        "baird.semi_gradient): its mistake is counted once, there."),
     ("timeout", "tensors.drop_singleton_axes"): (
         "tensors.drop_singleton_axes (0/1 points): timeout\n"
         "Called: drop_singleton_axes(torch.tensor([[[[[0., 0.]], [[0., 0.]]]], [[[[0., 0.]], [[0., 0.]]]]]))\n"
