@@ -23,10 +23,13 @@ tried in this order:
 Whatever it matched, a cell is never skipped when it binds a name that
 grading needs (:func:`needed_names`): a graded function or class, or a
 global that graded code reads (a constant, a helper, an import), directly or
-through other definitions; under nbgrader, its test cells are graded code too. Skipping such a cell would change what is graded;
-skipping any other cell only leaves out code that grading does not depend
-on, so beyond that rule a match errs towards skipping: a cell that looks
-like an experiment is treated as one.
+through other definitions; under nbgrader, its test cells are graded code
+too. Skipping such a cell would change what is graded; skipping any other
+cell only leaves out code that grading does not depend on, so beyond that
+rule a match errs towards skipping: a cell that looks like an experiment is
+treated as one. The one exception is a test cell named by its ``grade_id``
+or id: nbgrader restores its locked source before grading, so what a
+student writes into it is never graded, here either.
 
 The standalone grader (:func:`autograder.submission.load_notebook`) and the
 nbgrader preprocessor (:mod:`autograder.nbgrader_hooks`) both call
@@ -251,7 +254,10 @@ def classify_cells(cells: Sequence[Mapping], source: SourceNotebook, graded: Col
                 for statement in found for binding in statement.imports}
     choices = []
     for (index, _), match, candidate, found in zip(code, matched, candidates, statements):
-        kept = _binds_needed(found, needed, imported) if candidate else frozenset()
+        # a test cell named by its grade_id or id is the instructor's, whatever it now holds: nbgrader
+        # puts its locked source back before grading, so code a student writes there is never graded
+        restored = match is not None and match[0].role == TEST and match[1] in ("grade_id", "id")
+        kept = _binds_needed(found, needed, imported) if candidate and not restored else frozenset()
         choices.append(CellChoice(index, match[0].role if match else RUN, match[1] if match else None,
                                   match[0].index if match else None, kept, candidate and not kept))
     return choices

@@ -9,7 +9,10 @@ What is graded
     nothing graded calls it), ``hang-callee`` (``td_target`` never returns:
     the TD(0), Q-learning and SARSA updates and runs call it) and
     ``hang-terminal`` (``td_target`` hangs on terminal transitions only: the
-    cases it answers keep their points). A ``0-warm-up`` copy goes first in
+    cases it answers keep their points), and ``hang-terminal-slow``, the same
+    with a right TD(0) update that does its work ten times over (it must
+    score as ``hang-terminal`` does: its cases run with the short limit).
+    ``--load N`` runs N busy processes meanwhile. A ``0-warm-up`` copy goes first in
     each batch and is not counted: the first submission waits for the worker host.
 
 What is measured
@@ -23,9 +26,11 @@ What is measured
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +55,22 @@ BROKEN = {
                      "    while bool(torch.as_tensor(terminated).any()):\n        pass\n"
                      "    return reward + gamma * next_value\n",
 }
+#: hang-terminal with a right TD(0) update that does its work ten times over: it must keep every
+#: case hang-terminal keeps, though its cases run with the short limit (its callee hung)
+BROKEN["hang-terminal-slow"] = BROKEN["hang-terminal"] + """# %% replaces: semi_gradient_td0_update
+def semi_gradient_td0_update(v, optimizer, state, reward, next_state, terminated, gamma):
+    state, next_state = as_input(state, v), as_input(next_state, v)
+    for _ in range(9):  # nine times the work, thrown away
+        with torch.no_grad():
+            td_target(reward, v(next_state).squeeze(-1), terminated, gamma) - v(state).squeeze(-1)
+    with torch.no_grad():
+        target = td_target(reward, v(next_state).squeeze(-1), terminated, gamma)
+    delta = target - v(state).squeeze(-1)
+    optimizer.zero_grad()
+    (0.5 * delta.pow(2).mean()).backward()
+    optimizer.step()
+    return delta.detach()
+"""
 
 
 def build_tree(course: Path, dest: Path, edits_dir: Path) -> None:
@@ -70,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0, help="the batches' --timeout, T (default 10)")
     parser.add_argument("--engine", type=Path, help="grade with this checkout's engine and course")
     parser.add_argument("--sandbox", default="process", help="--sandbox of the batches (default process)")
+    parser.add_argument("--load", type=int, default=0, help="busy processes to run meanwhile (default 0)")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -79,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     env["PYTHONPATH"] = str(course)
     tmp = Path(tempfile.mkdtemp(prefix="bench-hang-"))
     started = time.perf_counter()
+    # a loaded machine: busy loops that end on their own after an hour, or when this script ends them
+    busy = [subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3600\n"
+                              "while time.time() < end: pass"]) for _ in range(args.load)]
     try:
         tree = tmp / "submitted"
         build_tree(course, tree, tmp / "edits")
@@ -95,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                     scores.setdefault(student, set()).add(batch["scores"][student])
         base = statistics.median(durations[FIXED])
         print(f"\nduration_s per submission, {args.rounds} round(s), --jobs 1 --no-cache --sandbox {args.sandbox} "
-              f"--timeout {args.timeout:g}, engine {course}")
+              f"--timeout {args.timeout:g}, {args.load} busy process(es), load average {os.getloadavg()[0]:.1f}, "
+              f"engine {course}")
         print(f"{'submission':<14} {'median':>7} {'min':>6} {'max':>6} {'excess':>7}  score")
         worst = 0.0
         for student in [FIXED, *BROKEN]:
@@ -110,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_hang: {exc}", file=sys.stderr)
         return 1
     finally:
+        for process in busy:
+            process.kill()
+            process.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -525,8 +525,9 @@ plant("startup")
 
     Attack("nbgrader-metadata", "raise points and flags in the nbgrader metadata, invent a grade_id",
            "", metadata="points"),
+    # a cell that defines a graded function runs whatever its id (autograder/notebooks.py): the honest score
     Attack("experiment-ids", "give graded cells ids that grading skips (experiments)", "",
-           metadata="experiment-ids", groups={**HONEST, "tensors": 12.0}),
+           metadata="experiment-ids"),
     Attack("edit-hidden-tests", "put a correct NeuralNetwork in a hidden test cell, empty a visible one", "",
            metadata="hidden-tests"),
 ]

@@ -149,6 +149,18 @@ def test_an_experiment_like_cell_that_binds_a_global_graded_code_reads_runs():
     assert found[experiment].skipped and found[experiment].kept_for == frozenset()
 
 
+@pytest.mark.parametrize("saver", ["jupyterlab", "vscode"])
+def test_a_graded_definition_written_into_a_named_test_cell_is_never_run(saver):
+    """nbgrader puts a locked test cell's source back before grading: a definition there is not the student's."""
+    cells = saved_cells(saver, PYTORCH_VFA, "value_approximation.ipynb")
+    test = next(i for i, c in enumerate(cells) if c.get("cell_type") == "code"
+                and c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution"))
+    cells[test].source = "def td_target(reward, next_value, terminated, gamma):\n    return reward\n"
+    found = {c.index: c for c in choices(cells, PYTORCH_VFA, "value_approximation.ipynb")}
+    assert found[test].role == TEST and found[test].matched_by in ("grade_id", "id")
+    assert found[test].skipped and found[test].kept_for == frozenset()
+
+
 def test_a_test_cell_whose_import_repeats_a_run_cells_is_still_skipped():
     cells = saved_cells("vscode", PYTORCH_VFA, "pytorch_basics.ipynb")
     test = next(i for i, c in enumerate(cells) if c.source.startswith("m = torch.tensor("))

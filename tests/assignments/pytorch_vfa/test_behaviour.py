@@ -47,7 +47,7 @@ class Ctx:
     def __init__(self, namespace: dict, seed: int):
         self.seed, self.device = seed, "cpu"
         api = Api({**vars(solutions), **namespace})
-        self.student = lambda case, seed: run_reference(case, api, seed)
+        self.run = lambda case: run_reference(case, api, seed)
 
 
 def wrong(name: str, code: str):
