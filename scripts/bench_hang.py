@@ -122,12 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nduration_s per submission, {args.rounds} round(s), --jobs 1 --no-cache --sandbox {args.sandbox} "
               f"--timeout {args.timeout:g}, {args.load} busy process(es), load average {os.getloadavg()[0]:.1f}, "
               f"engine {course}")
-        print(f"{'submission':<14} {'median':>7} {'min':>6} {'max':>6} {'excess':>7}  score")
+        print(f"{'submission':<18} {'median':>7} {'min':>6} {'max':>6} {'excess':>7}  score")
         worst = 0.0
         for student in [FIXED, *BROKEN]:
             median, excess = statistics.median(durations[student]), statistics.median(durations[student]) - base
             worst = max(worst, excess)
-            print(f"{student:<14} {median:7.2f} {min(durations[student]):6.2f} {max(durations[student]):6.2f} "
+            print(f"{student:<18} {median:7.2f} {min(durations[student]):6.2f} {max(durations[student]):6.2f} "
                   f"{excess:7.2f}  {', '.join(f'{s:g}' for s in sorted(scores[student]))}")
         print(f"worst excess over the fixed answers: {worst:.1f} s (target: at most T + {SLACK_S:g} = "
               f"{args.timeout + SLACK_S:g} s)")
