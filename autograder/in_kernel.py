@@ -60,7 +60,8 @@ from typing import Callable
 
 from autograder import options
 from autograder.assignment import Assignment
-from autograder.checks.framework import CheckContext, CheckFailed, Outcome, derive_seed, graded_names
+from autograder.checks.framework import CheckContext, CheckFailed, Outcome, derive_seed, graded_names, \
+    shared_findings
 from autograder.checks.reference import reference_of
 from autograder.checks.registry import all_checks
 from autograder.course import CONFIG_FILE, Course, find_course
@@ -100,9 +101,7 @@ def _in_process(probes: dict, namespace: dict, time_limit: float) -> Callable[..
     return run
 
 
-_DIAGNOSED: dict[int, dict] = {}  # per kernel namespace, across test cells
-_MARKED: dict[int, dict] = {}  # per kernel namespace: graded functions that lost points, and where
-_HUNG: dict[int, dict] = {}  # per kernel namespace: graded functions that ran out of time, and where
+_FINDINGS: dict[int, dict[str, dict]] = {}  # per kernel namespace, across test cells (shared_findings)
 _GRADED: dict[int, dict[str, object]] = {}  # per kernel namespace: graded name -> the object graded
 
 #: What the checks compare with (directly or through torch's operators). In a
@@ -193,21 +192,18 @@ def run_checks(selector: str, namespace: dict, seed: int = DEFAULT_SEED, device:
         for line in signs:
             print(f"Tampering: {line}.")
         raise NoPoints(f"{selector}: 0 points: tampering ({'; '.join(signs)})")
-    diagnosed, marked = _DIAGNOSED.setdefault(id(namespace), {}), _MARKED.setdefault(id(namespace), {})
+    findings = _FINDINGS.setdefault(id(namespace), shared_findings())
     graded = _GRADED.setdefault(id(namespace), {})
-    for name in [n for n in {*diagnosed, *marked} if graded.get(n) is not namespace.get(n)]:
-        diagnosed.pop(name, None)  # redefined since its check ran (a student's fix): judged afresh
-        marked.pop(name, None)
-    hung = _HUNG.setdefault(id(namespace), {})
-    for name in [n for n in hung if graded.get(n) is not namespace.get(n)]:
-        del hung[name]
+    for found in findings.values():
+        for name in [n for n in found if graded.get(n) is not namespace.get(n)]:
+            del found[name]  # redefined since its check ran (a student's fix): judged afresh
     reaches = _reaches(namespace, graded_names(plugin))
     total, points = 0.0, 0.0
     for meta, check in selected:
         check_seed = derive_seed(seed, meta.name)
         random.seed(check_seed)  # as the checks' pytest fixture does
         ctx = CheckContext(meta, plugin, _in_process(probes, namespace, meta.time_limit), check_seed, device,
-                           diagnosed=diagnosed, marked=marked, hung=hung, reaches=reaches)
+                           reaches=reaches, **findings)
         broke = None
         try:
             check(ctx)

@@ -415,19 +415,8 @@ def _import_bindings(node: ast.AST) -> list[tuple[str, tuple]]:
 def calls_between(sources: Sequence[str], names: Collection[str]) -> dict[str, frozenset[str]]:
     """For each of ``names`` that these cells define, the others of ``names`` that its
     definition reads, directly or through other top-level definitions (a helper that calls
-    one). Read from the code, not run: a name read on a branch never taken counts too."""
-    reads: dict[str, set[str]] = {}
-    for text in sources:
-        for statement in _statements(text):
-            for name in statement.binds:
-                reads.setdefault(name, set()).update(statement.reads)
-    found = {}
-    for name in set(names) & set(reads):
-        seen, todo = {name}, list(reads[name])
-        while todo:
-            current = todo.pop()
-            if current not in seen:
-                seen.add(current)
-                todo += reads.get(current, ())
-        found[name] = frozenset(seen & set(names) - {name})
-    return found
+    one): :func:`needed_names` from that one name. Read from the code, not run: a name read
+    on a branch never taken counts too."""
+    statements = [_statements(text) for text in sources]
+    defined = {name for cell in statements for statement in cell for name in statement.binds}
+    return {name: needed_names(statements, {name}) & set(names) - {name} for name in set(names) & defined}

@@ -128,8 +128,8 @@ def _restore(live: Any, state: Any) -> None:
                 parameter.grad = None if grad is None else _tensor(grad).to(parameter.device).clone()
         elif isinstance(live, torch.optim.Optimizer):
             saved = state["state"]
-            live.load_state_dict({"state": {int(k): _plain(v) for k, v in saved["state"].items()},
-                                  "param_groups": _plain(saved["param_groups"])})
+            live.load_state_dict({"state": {int(k): wire.plain(v) for k, v in saved["state"].items()},
+                                  "param_groups": wire.plain(saved["param_groups"])})
         elif isinstance(live, torch.Generator):
             live.set_state(_tensor(state["__generator__"]))
         elif isinstance(live, np.random.Generator):
@@ -145,14 +145,6 @@ def _restore(live: Any, state: Any) -> None:
         raise NotCarried(f"the recorded state does not fit the reference's arguments ({exc})") from None
 
 
-def _plain(data: Any) -> Any:
-    if isinstance(data, WireTensor):
-        return data.values
-    if isinstance(data, list):
-        return [_plain(v) for v in data]
-    if isinstance(data, dict):
-        return {k: _plain(v) for k, v in data.items()}
-    return data
 
 
 def _restore_global_rng(which: str, state: Any) -> None:

@@ -509,6 +509,13 @@ def _check_of(assignment: Assignment, function: str) -> str:
     return next((meta.name for meta, _ in all_checks(assignment) if meta.function == function), "its own check")
 
 
+def shared_findings() -> dict[str, dict]:
+    """What the checks of one submission find and share, as :class:`CheckContext`'s fields of those
+    names: the mistakes named (callers are not charged for them), the functions marked wrong (error
+    carried forward) and those that ran out of time (a hang costs one limit)."""
+    return {"diagnosed": {}, "marked": {}, "hung": {}}
+
+
 def graded_names(assignment: Assignment) -> tuple[str, ...]:
     """Every name the assignment's checks grade (:func:`autograder.checks.registry.graded_functions`)."""
     from autograder.checks.registry import graded_functions  # it imports this module

@@ -23,7 +23,8 @@ import pytest
 
 from autograder import feedback, options
 from autograder.assignment import Assignment
-from autograder.checks.framework import CheckContext, CheckSpec, Outcome, derive_seed, graded_names
+from autograder.checks.framework import CheckContext, CheckSpec, Outcome, derive_seed, graded_names, \
+    shared_findings
 from autograder.course import PLUGINS, Course, find_course
 from autograder.notebooks import calls_between
 from autograder.results import CheckResult
@@ -147,9 +148,7 @@ class GradingSession:
         self._owns_zygote = self._zygote is None
         self._sandbox, self._limits = config.getoption(options.SANDBOX.pytest_dest), Limits(memory_bytes=memory)
         self.sessions: dict[str, NotebookSession] = {}
-        self.diagnosed: dict = {}  # shared by the checks: callers are not charged for callees
-        self.marked: dict = {}  # shared too: the graded functions that lost points, and where
-        self.hung: dict = {}  # and those that ran out of time (a hang costs one limit)
+        self.findings = shared_findings()  # shared by the checks of this submission
         self._calls: dict[str, frozenset[str]] | None = None  # graded function -> the graded ones it calls
 
     def student(self, notebook: str, time_limit: float):
@@ -240,8 +239,7 @@ def ctx(request: pytest.FixtureRequest, grading: GradingSession) -> CheckContext
     time_limit = min(meta.time_limit, grading.cell_timeout)
     context = CheckContext(meta, grading.assignment, grading.student(grading.assignment.part(meta.group).notebook,
                                                                      time_limit),
-                           seed, grading.device, time_limit=time_limit, diagnosed=grading.diagnosed,
-                           marked=grading.marked, hung=grading.hung, reaches=grading.reaches)
+                           seed, grading.device, time_limit=time_limit, reaches=grading.reaches, **grading.findings)
     context.on_result = lambda result: request.node.stash.__setitem__(RESULT_KEY, result)
     return context
 

@@ -59,7 +59,7 @@ def run_probe(probes: dict[str, Callable[..., Any]], namespace: dict, request: d
 
 def _probe(probes: dict[str, Callable[..., Any]], namespace: dict, request: dict, guard: Guard | None) -> dict:
     student = StudentApi(namespace, guard)
-    args = _plain(request.get("args", {}))
+    args = wire.plain(request.get("args", {}))
     if guard is not None:  # anything patched since the last reply is put back before the probe runs
         guard.restore()
     seed_everything(int(request.get("seed", 0)))
@@ -101,14 +101,3 @@ def raised_by_a_stub(exc: NotImplementedError) -> bool:
         return True
     line = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
     return "raise" in line and "NotImplementedError" in line
-
-
-def _plain(value: Any) -> Any:
-    """Arguments from the grader, with received tensors made ordinary tensors."""
-    if isinstance(value, wire.WireTensor):
-        return value.values
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value

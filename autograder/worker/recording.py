@@ -20,17 +20,15 @@ from __future__ import annotations
 import inspect
 import random
 import types
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 
+from autograder.worker.api import type_name
+
 MAX_CALLS = 5000  #: calls recorded per probe; beyond, the record is incomplete and nothing is carried
 MAX_ELEMENTS = 2**22  #: numbers kept over a probe's records (the wire's limit on one tensor)
-
-
-def type_name(value: Any) -> str:
-    return type(value).__module__ + "." + type(value).__qualname__
 
 
 def snapshot(value: Any, depth: int = 0) -> Any:
@@ -86,24 +84,24 @@ def global_rng() -> dict:
             "python": list(random.getstate()[1])}
 
 
-def _holds_graph(value: Any) -> bool:
-    if isinstance(value, torch.Tensor):
-        return value.grad_fn is not None
+def _leaves(value: Any) -> Iterator[Any]:
+    """The tensors and scalars inside lists, tuples and dicts."""
     if isinstance(value, (list, tuple)):
-        return any(_holds_graph(v) for v in value)
-    if isinstance(value, dict):
-        return any(_holds_graph(v) for v in value.values())
-    return False
+        for item in value:
+            yield from _leaves(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _holds_graph(value: Any) -> bool:
+    return any(isinstance(leaf, torch.Tensor) and leaf.grad_fn is not None for leaf in _leaves(value))
 
 
 def _elements(value: Any) -> int:
-    if isinstance(value, torch.Tensor):
-        return value.numel()
-    if isinstance(value, (list, tuple)):
-        return sum(_elements(v) for v in value)
-    if isinstance(value, dict):
-        return sum(_elements(v) for v in value.values())
-    return 1
+    return sum(leaf.numel() if isinstance(leaf, torch.Tensor) else 1 for leaf in _leaves(value))
 
 
 class CallRecorder:

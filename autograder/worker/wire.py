@@ -161,3 +161,14 @@ def loads(data: bytes) -> Any:
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireError(f"message is not JSON: {exc}") from None
     return _decode(obj)
+
+
+def plain(value: Any) -> Any:
+    """Received data with each :class:`WireTensor` as its tensor (the lists and dicts around them kept)."""
+    if isinstance(value, WireTensor):
+        return value.values
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
