@@ -40,6 +40,14 @@ def grader_fingerprint(assignment: Assignment) -> str:
     return engine_fingerprint() + _hash_files(assignment.course_root, assignment.files())
 
 
+def reference_runs_file(folder: Path, assignment: Assignment) -> Path:
+    """Where a batch keeps the reference's results for the next one (the same grader, the same torch:
+    :func:`autograder.checks.framework.save_reference_runs`)."""
+    import torch
+
+    return folder / f"reference-{grader_fingerprint(assignment)}-torch{torch.__version__}.jsonl"
+
+
 def _hash_files(root: Path, paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in paths:

@@ -121,16 +121,15 @@ def compare(got: Any, expected: Any, tol: Tolerance = EXACT, path: str = "result
 def _compare_tensor(got: Any, expected: WireTensor, tol: Tolerance, path: str) -> Comparison:
     if not isinstance(got, WireTensor):
         return Comparison("type", f"{path}: expected a tensor, got {describe(got)}", path)
-    values_match = _values_close(got.values, expected.values, tol)[0]
     if got.shape != expected.shape:
         return Comparison("shape", f"{path}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}",
-                          path, values_match=values_match)
+                          path, values_match=_values_close(got.values, expected.values, tol)[0])
     if got.dtype != expected.dtype:
         return Comparison("dtype", f"{path}: expected dtype {_dtype(expected)}, got {_dtype(got)}",
-                          path, values_match=values_match)
+                          path, values_match=_values_close(got.values, expected.values, tol)[0])
     if got.device != expected.device:
         return Comparison("device", f"{path}: expected a tensor on {expected.device}, got one on {got.device}",
-                          path, values_match=values_match)
+                          path, values_match=_values_close(got.values, expected.values, tol)[0])
     close, error, index = _values_close(got.values, expected.values, tol)
     if close:
         return MATCH
@@ -145,7 +144,7 @@ def _dtype(t: WireTensor) -> str:
 
 
 def _values_close(got: torch.Tensor, expected: torch.Tensor, tol: Tolerance) -> tuple[bool, float, tuple]:
-    """Whether the values agree within ``tol`` (NaN equals NaN), the largest
+    """Whether the values agree within ``tol`` (NaN equals NaN); where they do not, the largest
     error and its index. Shapes must be broadcast-free equal to compare."""
     if got.device.type == "meta" or expected.device.type == "meta":
         return got.shape == expected.shape, 0.0, ()
@@ -161,9 +160,14 @@ def _values_close(got: torch.Tensor, expected: torch.Tensor, tol: Tolerance) -> 
     exact = (g.isnan() & e.isnan()) | ((g == e) & e.isinf())
     error = torch.nan_to_num(torch.where(exact, torch.zeros_like(error), error), nan=math.inf, posinf=math.inf)
     bad = ~exact & (~(g.isfinite() & e.isfinite()) | (error > tol.atol + tol.rtol * e.abs()))
-    flat = int(error.flatten().argmax())
-    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), e.shape)) if e.dim() else ()
-    return not bool(bad.any()), float(error.flatten()[flat]), index
+    if not bool(bad.any()):  # where the largest error lies is only ever shown for a mismatch
+        return True, 0.0, ()
+    largest = int(error.flatten().argmax())
+    flat, index = largest, []
+    for size in reversed(e.shape):  # the flat index as a multi-index, row-major
+        flat, at = divmod(flat, size)
+        index.append(at)
+    return False, float(error.flatten()[largest]), tuple(reversed(index))
 
 
 # --- results that cannot earn points ---------------------------------------------------------

@@ -54,8 +54,13 @@ Where to look: {where}"""
 #: a note on the submission (``SubmissionResult.notes``) about tampering outside the checks
 TAMPERING_NOTE = "tampering: {where}: {what}"
 
-SHORTENED_NOTE = ("\nIts limit was {limit:.3g} s here, not {full:g} s: {hung} had already run out of time in this "
-                  "submission, and a hang costs one full limit only.")
+FIRST_LIMIT_NOTE = ("\nIts limit was {limit:.3g} s: a case may take {factor:g} times what the reference takes on "
+                    "it, at least {floor:g} s and at most {full:g} s, so that a function that never returns costs "
+                    "seconds, not minutes.")
+SHORTENED_NOTE = ("\nEach call of {hung} could take {limit:.3g} s here: it had already run out of time in this "
+                  "submission, and a hang costs one limit, not one per case.")
+NOT_RUN_AGAIN_NOTE = ("\n{hung} was not run again: it had run out of time in this submission and went on after its "
+                      "limit struck, so it had to be stopped by force; a hang costs one limit, not one per case.")
 #: error carried forward: a function right given its callees' mistakes, each counted once, where it is made
 CARRIED_NOTE = "\n`{function}` is right, given your {given}: its mistake is counted once, there."
 CARRIED_NOTE_MANY = "\n`{function}` is right, given your {given}: their mistakes are counted once, there."

@@ -14,6 +14,7 @@ import io
 import multiprocessing
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
@@ -21,6 +22,7 @@ import pytest
 from autograder import options as declared
 from autograder import timing
 from autograder.assignment import Assignment
+from autograder.checks import framework
 from autograder.checks.pytest_plugin import FAILURE_KEY, SESSION_KEY, ZYGOTE_KEY
 from autograder.checks.registry import points_by_group
 from autograder.results import CheckResult, SubmissionResult
@@ -44,6 +46,8 @@ class Options:
     #: folders and files of the grader's that student code must not see, beyond the course (submissions, outputs)
     denied: tuple[str, ...] = ()
     plugins: tuple = field(default=(), compare=False)  #: more pytest plugins for every submission (benchmarks)
+    #: where the reference's results are kept between grading processes (framework.save_reference_runs)
+    reference_runs: Path | None = None
 
     def worker_code(self):
         return self.assignment.worker_code(self.denied)
@@ -145,6 +149,7 @@ def _grade_submission(submission: Submission, options: Options,
     result = SubmissionResult(submission.student, str(submission.path), max_score=sum(points.values()),
                               seed=options.seed)
     collector = _Collector(zygote)
+    _load_reference_runs(options.reference_runs)
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # pytest's own report is not ours to print
             exit_code = pytest.main(pytest_args(submission, options), plugins=[collector, *options.plugins])
@@ -152,6 +157,7 @@ def _grade_submission(submission: Submission, options: Options,
         exit_code, collector.notes = -1, [f"the grader failed: {exc}"]
     finally:
         zygote.close()
+    _save_reference_runs(options.reference_runs)
     order = {group: i for i, group in enumerate(assignment.groups)}
     result.checks = sorted(collector.results, key=lambda c: (order.get(c.group, len(order)), c.name))
     result.notes = collector.notes
@@ -167,6 +173,26 @@ def _grade_submission(submission: Submission, options: Options,
     result.score = round(sum(result.groups.values()), 2)
     result.duration_s = round(time.perf_counter() - started, 2)
     return result
+
+
+_reference_runs_known: dict[Path, int] = {}  #: per file: the results known when it was last read or written
+
+
+def _load_reference_runs(path: Path | None) -> None:
+    if path is not None and path not in _reference_runs_known:
+        framework.load_reference_runs(path)
+        _reference_runs_known[path] = framework.reference_runs_known()
+
+
+def _save_reference_runs(path: Path | None) -> None:
+    """After a submission that needed reference results not yet kept (the first few of a batch)."""
+    if path is not None and framework.reference_runs_known() > _reference_runs_known.get(path, 0):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            framework.save_reference_runs(path)
+        except OSError:
+            return  # a cache, not a result: the next process computes them again
+        _reference_runs_known[path] = framework.reference_runs_known()
 
 
 # --- batches ---------------------------------------------------------------------------

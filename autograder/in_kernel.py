@@ -88,10 +88,13 @@ class NoPoints(AssertionError):
 def _in_process(probes: dict, namespace: dict, time_limit: float) -> Callable[..., Outcome]:
     full_limit = time_limit
 
-    def run(case, seed: int, record: dict | None = None, time_limit: float | None = None) -> Outcome:
+    def run(case, seed: int, record: dict | None = None, time_limit: float | None = None,
+            call_limits: dict[str, float] | None = None) -> Outcome:
         request = {"probe": case.probe, "args": case.args, "seed": seed, "time_limit": time_limit or full_limit}
         if record is not None:
             request["record"] = record
+        if call_limits:
+            request["call_limits"] = call_limits
         reply = run_probe(probes, namespace, request)
         try:  # the same data-only round trip as from a worker: strips subclasses, checks sizes
             return Outcome.from_reply(wire.loads(wire.dumps(reply)))

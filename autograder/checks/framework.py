@@ -9,9 +9,13 @@ Nothing here names an assignment: a check gets its own through its context.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import tempfile
 import time
 import zlib
+from pathlib import Path
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -35,15 +39,17 @@ from autograder.worker.seeding import seed_everything
 CheckFailed = pytest.fail.Exception
 
 PARTIAL_FOR_FORM = 0.5  #: share of a case's points for right values in the wrong shape/dtype/device
-#: A hang costs one time limit (:meth:`CheckContext.run`): after a function ran out of time, its
-#: cases (and its callers') get HUNG_FACTOR times the reference's own time on them, at least
-#: HUNG_FLOOR_S. The reference's time is that of the same probe (building the networks included), run
-#: in the grader's process; the worker times only the probe too. So code 20 times slower than the
-#: reference still answers in time. The floor is that factor on the slowest probe other than a run
-#: (10 ms for the reference here; runs take 30-80 ms), for the time the reference's own run of a
-#: case says too little about (a loaded machine, a first call). Where the reference's time is not
-#: known (a check's own behavioural run), the short limit is HUNG_SHARE of the full one. Only code
-#: that already hung, or calls code that did, ever gets a short limit.
+#: A hang costs one short limit (:meth:`CheckContext.run`). A case may run FIRST_FACTOR times the
+#: reference's own time on it, at least FIRST_FLOOR_S, at most the check's full limit: code 50 times
+#: slower than the reference still answers, and a function that never returns costs seconds, not a
+#: whole limit. The reference's time is that of the same probe (building the networks included),
+#: run in the grader's process; the worker times only the probe too. The floor covers what the
+#: reference's run of a case says too little about: a loaded machine (a worker may get half a core),
+#: a first call. After a function ran out of time, its cases (and its callers') get HUNG_FACTOR times
+#: the reference's time, at least HUNG_FLOOR_S: the floor is that factor on the slowest probe other
+#: than a run (10 ms for the reference here; runs take 30-80 ms). Where the reference's time is not
+#: known (a check's own behavioural run), a case gets the full limit, or HUNG_SHARE of it after a hang.
+FIRST_FACTOR, FIRST_FLOOR_S = 50.0, 2.0
 HUNG_FACTOR, HUNG_FLOOR_S, HUNG_SHARE = 20.0, 0.2, 0.05
 
 
@@ -127,6 +133,9 @@ class Outcome:
     #: (:mod:`autograder.worker.recording`); None when they could not all be recorded
     calls: list[dict] | None = field(default_factory=list)
     seconds: float | None = None  #: how long the grader's own run of it took (the reference's, a mistake's)
+    #: a timeout's cause: the function whose own call limit struck (:class:`~autograder.worker.limits.CallLimits`)
+    struck: str | None = None
+    killed: bool = False  #: a timeout the worker did not answer: it was killed
 
     @classmethod
     def from_reply(cls, reply: dict) -> "Outcome":
@@ -137,7 +146,9 @@ class Outcome:
         calls = reply.get("calls", [])
         if calls is not None and not (isinstance(calls, list) and all(isinstance(c, dict) for c in calls)):
             calls = None
-        return cls(kind, reply.get("value"), reply.get("error"), tampering, calls)
+        struck = reply.get("in") if isinstance(reply.get("in"), str) else None
+        return cls(kind, reply.get("value"), reply.get("error"), tampering, calls, struck=struck,
+                   killed=reply.get("killed") is True)
 
 
 #: Results of the grader's own fixed APIs (the reference, known mistakes), by
@@ -145,6 +156,56 @@ class Outcome:
 #: batch, so each is computed once per grading process, not once per student.
 _REFERENCE_RUNS: dict[tuple, Outcome] = {}
 REFERENCE_RUNS_KEPT = 20_000  #: a bound on memory (a full run of all checks needs a few hundred)
+
+
+def save_reference_runs(path: Path) -> None:
+    """Write the fixed APIs' results to ``path`` (one JSON line each, atomically), for the next
+    grading process: a batch of one (a Gradescope run, a student re-submitting) then pays
+    for none of the reference's runs."""
+    lines = []
+    for (api_key, probe, args_digest, seed), outcome in list(_REFERENCE_RUNS.items()):
+        with contextlib.suppress(wire.WireError, TypeError, ValueError):
+            lines.append(wire.dumps({"key": [api_key, probe, args_digest.hex(), seed], "kind": outcome.kind,
+                                     "value": outcome.value, "error": outcome.error,
+                                     "seconds": outcome.seconds}))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "wb") as out:
+        out.write(b"\n".join(lines))
+    os.replace(tmp, path)
+
+
+def load_reference_runs(path: Path) -> int:
+    """Take in what :func:`save_reference_runs` wrote (a line that is not valid data is skipped:
+    it is computed again); how many results were new."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return 0
+    added = 0
+    for line in data.splitlines():
+        try:
+            entry = wire.loads(line)
+            (api_key, probe, args_digest, seed), kind = entry["key"], entry["kind"]
+            key = (_frozen(api_key), str(probe), bytes.fromhex(args_digest), int(seed))
+            hash(key)
+            seconds = entry.get("seconds")
+            outcome = Outcome(str(kind), entry.get("value"), entry.get("error"),
+                              seconds=float(seconds) if seconds is not None else None)
+        except (wire.WireError, KeyError, TypeError, ValueError):
+            continue
+        if key not in _REFERENCE_RUNS and len(_REFERENCE_RUNS) < REFERENCE_RUNS_KEPT:
+            _REFERENCE_RUNS[key] = outcome
+            added += 1
+    return added
+
+
+def _frozen(value: Any) -> Any:
+    """A key's lists as the tuples they were."""
+    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
+
+
+def reference_runs_known() -> int:
+    return len(_REFERENCE_RUNS)
 
 
 def run_reference(case: Case, api: probe_api.Api, seed: int, reference: Reference) -> Outcome:
@@ -201,17 +262,18 @@ class CheckContext:
 
     spec: CheckSpec
     assignment: Assignment
-    #: runs a case in the submission's worker: ``student(case, seed, record=None)`` (``record``: which
-    #: calls to record, see :mod:`autograder.worker.recording`)
-    #: runs a case in the submission's worker: ``student(case, seed, record=None, time_limit=None)``
-    #: (``record``: which calls to record, :mod:`autograder.worker.recording`; ``time_limit``: seconds,
-    #: instead of the check's own)
+    #: runs a case in the submission's worker: ``student(case, seed, record=None, time_limit=None,
+    #: call_limits=None)`` (``record``: which calls to record, :mod:`autograder.worker.recording`;
+    #: ``time_limit``: seconds, instead of the check's own; ``call_limits``: seconds per call of
+    #: these functions, :class:`~autograder.worker.limits.CallLimits`)
     student: Callable[..., Outcome]
     seed: int
     device: str
     time_limit: float | None = None  #: seconds per probe, when capped below the check's own
     #: graded functions that ran out of time so far in this submission -> the check where they did
     hung: dict[str, str] = field(default_factory=dict)
+    #: those functions -> how long each of their calls may take from then on (0: not run again)
+    call_limits: dict[str, float] = field(default_factory=dict)
     #: the other graded functions that a graded function of the submission calls, directly or not
     #: (read from its code; none known: only its own hang shortens its limit)
     reaches: Callable[[str], Collection[str]] = lambda function: ()
@@ -222,8 +284,9 @@ class CheckContext:
     #: right given (error carried forward)
     marked: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     _given: tuple[tuple[str, str], ...] = ()  #: the mistakes this check's function was judged right given
-    #: cases that ran out of a shortened limit: id -> (that limit, the functions that had hung before)
-    _shortened: dict[int, tuple[float, list[str]]] = field(default_factory=dict)
+    #: cases that ran out of a limit below the full one: id -> (the case's limit, and the call limit
+    #: and name of the function that had hung before and ran out of it, or None, None)
+    _shortened: dict[int, tuple[float, float | None, str | None]] = field(default_factory=dict)
     result: CheckResult | None = None
     on_result: Callable[[CheckResult], None] = lambda result: None
 
@@ -244,18 +307,25 @@ class CheckContext:
         return [self.run_reference(case, api) for case in cases]
 
     def run(self, case: Case, record: dict | None = None, reference: Outcome | None = None) -> Outcome:
-        """Run ``case`` on the student's function. A hang costs one time limit: once the
-        function, or a graded function it calls, has run out of time in this submission,
-        its cases get a short limit (:meth:`short_limit`) instead of the full one, and
-        those it answers in time still count."""
+        """Run ``case`` on the student's function. A hang costs one short limit: a case gets
+        :meth:`first_limit`; once the function, or a graded function it calls, has run out of
+        time in this submission, each call of that one may take :meth:`short_limit` (none, when
+        it had to be killed), and the cases that never wait on it still count."""
         full = self.time_limit or self.spec.time_limit
-        hung = self.hung_callees()
-        limit = self.short_limit(full, reference) if hung else full
-        outcome = self.student(case, self.seed, record=record, time_limit=limit)
+        limit = self.first_limit(full, reference)
+        watched = {name: self.call_limits.get(name, 0.0) for name in self.hung_callees()}
+        outcome = self.student(case, self.seed, record=record, time_limit=limit, call_limits=watched or None)
         if outcome.kind == "timeout":
-            self.hung.setdefault(self.spec.function, self.spec.name)
-            if limit < full:
-                self._shortened[id(case)] = (limit, hung or [self.spec.function])
+            function = self.spec.function
+            self.hung.setdefault(function, self.spec.name)
+            if outcome.killed:  # it went on after its limit struck: stopping it costs a kill and a restart
+                self.call_limits[function] = 0.0
+            else:
+                self.call_limits.setdefault(function, self.short_limit(full, reference))
+            if outcome.struck in watched:
+                self._shortened[id(case)] = (limit, watched[outcome.struck], outcome.struck)
+            elif limit < full:
+                self._shortened[id(case)] = (limit, None, None)
         return outcome
 
     def hung_callees(self) -> list[str]:
@@ -264,9 +334,17 @@ class CheckContext:
         return [name for name in [function, *sorted(set(self.reaches(function)) - {function})] if name in self.hung]
 
     @staticmethod
+    def first_limit(full: float, reference: Outcome | None) -> float:
+        """The limit of a case: FIRST_FACTOR times the reference's own time on it (the full
+        limit where that is not known), at least FIRST_FLOOR_S."""
+        seconds = reference.seconds if reference is not None else None
+        return full if seconds is None else min(full, max(FIRST_FLOOR_S, FIRST_FACTOR * seconds))
+
+    @staticmethod
     def short_limit(full: float, reference: Outcome | None) -> float:
-        """The limit of a case whose function already hung: HUNG_FACTOR times the reference's own
-        time on it (HUNG_SHARE of the full limit where that is not known), at least HUNG_FLOOR_S."""
+        """How long a call of a function may take once it hung: HUNG_FACTOR times the reference's
+        own time on the case where it did (HUNG_SHARE of the full limit where that is not known),
+        at least HUNG_FLOOR_S."""
         seconds = reference.seconds if reference is not None else None
         short = HUNG_FACTOR * seconds if seconds is not None else HUNG_SHARE * full
         return min(full, max(HUNG_FLOOR_S, short))
@@ -289,8 +367,12 @@ class CheckContext:
                                    "a student's never matches it")
         if all(c.form_only or trivial_answer(e.value, c.args) for c, e in zip(cases, expected)):
             raise RuntimeError(f"{self.spec.name}: code that does nothing would answer every case right")
-        record = {"function": self.spec.function, "callees": [n for n in graded_names(self.assignment)
-                                                              if n != self.spec.function]}
+        # Recorded calls serve only to carry a callee's error forward (_carried): unless the function
+        # reads one that is marked wrong already (callees are checked first), there is none to
+        # carry, and recording a long run's every call costs more than the run itself.
+        function = self.spec.function
+        record = {"function": function, "callees": [n for n in graded_names(self.assignment) if n != function]} \
+            if (set(self.marked) - {function}) & set(self.reaches(function)) else None
         got = [self.run(case, record, reference) for case, reference in zip(cases, expected)]
         tampering = list(dict.fromkeys(what for outcome in got for what in outcome.tampering))
         self.result = self._tampered(tampering) if tampering else self._score(cases, expected, got, diagnose, behaviour)
@@ -481,9 +563,14 @@ class CheckContext:
                        time_limit=self._shortened.get(id(case), (self.time_limit or s.time_limit,))[0],
                        error=_error_text(out))
         if id(case) in self._shortened:
-            limit, hung = self._shortened[id(case)]
-            note = feedback.SHORTENED_NOTE.format(limit=limit, full=self.time_limit or s.time_limit, hung=", ".join(
-                f"`{name}` (in {self.hung[name]})" for name in hung)) + note
+            limit, call_limit, hung = self._shortened[id(case)]
+            full = self.time_limit or s.time_limit
+            if hung is None:
+                note = feedback.FIRST_LIMIT_NOTE.format(limit=limit, full=full, factor=FIRST_FACTOR,
+                                                        floor=FIRST_FLOOR_S) + note
+            else:
+                note = (feedback.SHORTENED_NOTE if call_limit > 0 else feedback.NOT_RUN_AGAIN_NOTE).format(
+                    limit=call_limit, hung=f"`{hung}` (in {self.hung[hung]})") + note
         codes = codes_of(code)
         if codes == ("missing",) and out is not None and (out.error or {}).get("type") == "MissingNotebook":
             explanations = [feedback.MISSING_NOTEBOOK.format(notebook=part.notebook)]
@@ -513,7 +600,7 @@ def shared_findings() -> dict[str, dict]:
     """What the checks of one submission find and share, as :class:`CheckContext`'s fields of those
     names: the mistakes named (callers are not charged for them), the functions marked wrong (error
     carried forward) and those that ran out of time (a hang costs one limit)."""
-    return {"diagnosed": {}, "marked": {}, "hung": {}}
+    return {"diagnosed": {}, "marked": {}, "hung": {}, "call_limits": {}}
 
 
 def graded_names(assignment: Assignment) -> tuple[str, ...]:

@@ -155,11 +155,12 @@ class GradingSession:
         """A function running a case on this notebook's worker."""
         loaded = self.loaded[notebook]
         if loaded.error:
-            return lambda case, seed, record=None, time_limit=None: Outcome(
+            return lambda case, seed, record=None, time_limit=None, call_limits=None: Outcome(
                 "missing", error={"type": "MissingNotebook", "message": loaded.error})
         full_limit = time_limit
 
-        def run(case, seed: int, record: dict | None = None, time_limit: float | None = None) -> Outcome:
+        def run(case, seed: int, record: dict | None = None, time_limit: float | None = None,
+                call_limits: dict[str, float] | None = None) -> Outcome:
             session = self.sessions.get(notebook)
             if session is None:
                 if self._zygote is None:
@@ -167,7 +168,8 @@ class GradingSession:
                     self._zygote = Zygote(code, self._sandbox, self._limits)
                 session = self.sessions[notebook] = NotebookSession(self._zygote, loaded.cells, self.cell_timeout)
                 session.start()
-            return Outcome.from_reply(session.probe(case.probe, case.args, seed, time_limit or full_limit, record))
+            return Outcome.from_reply(session.probe(case.probe, case.args, seed, time_limit or full_limit, record,
+                                                    call_limits))
 
         return run
 

@@ -21,7 +21,11 @@ from autograder.worker.staging import WorkerCode
 
 __all__ = ["MalformedReply", "NotebookSession", "WorkerCode", "WorkerDied", "Worker", "Zygote", "ZygoteHost"]
 
-GRACE_S = 5.0  # beyond a limit the worker enforces itself, before it is killed
+GRACE_S = 5.0  # beyond a cell's limit, which the worker enforces itself, before it is killed
+#: the same beyond a probe's: a worker answers at once when its limit strikes, unless student code
+#: caught the limit's exception and went on, and then every second of grace is lost (a kill, a
+#: restart: never a wrong score)
+PROBE_GRACE_S = 1.0
 
 
 class MalformedReply(WorkerDied):
@@ -171,19 +175,23 @@ class NotebookSession:
                                            tampering_of(reply)))
         return None
 
-    def probe(self, name: str, args: dict, seed: int, time_limit: float, record: dict | None = None) -> dict:
-        """Run a probe in the worker (``record``: the calls to record, :mod:`autograder.worker.recording`);
+    def probe(self, name: str, args: dict, seed: int, time_limit: float, record: dict | None = None,
+              call_limits: dict[str, float] | None = None) -> dict:
+        """Run a probe in the worker (``record``: the calls to record, :mod:`autograder.worker.recording`;
+        ``call_limits``: seconds per call of these functions, :class:`~autograder.worker.limits.CallLimits`);
         a worker that hangs or dies is replaced."""
         if self._worker is None:
             self.start()
         request = {"kind": "probe", "probe": name, "args": args, "seed": seed, "time_limit": time_limit}
         if record is not None:
             request["record"] = record
+        if call_limits:
+            request["call_limits"] = call_limits
         try:
             with timing.phase("probes (worker)"):
-                return self._worker.request(request, timeout=time_limit + GRACE_S)
+                return self._worker.request(request, timeout=time_limit + PROBE_GRACE_S)
         except TimeoutError:
-            outcome = {"outcome": "timeout"}
+            outcome = {"outcome": "timeout", "killed": True}
         except MalformedReply as exc:
             outcome = {"outcome": "error", "error": {"type": "MalformedReply", "message": str(exc), "where": None},
                        "tampering": ["sent the grader a reply that is not valid data"]}

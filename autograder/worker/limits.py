@@ -1,4 +1,4 @@
-"""Limits a worker enforces on itself: wall-clock time per cell or probe, GPU memory.
+"""Limits a worker enforces on itself: wall-clock time per cell, probe or call, GPU memory.
 
 The kernel's limits (memory, processes, CPU time, file size) are set when the
 worker starts (:func:`autograder.worker.zygote.become_worker`); the grader
@@ -8,26 +8,95 @@ kills a worker that overruns these by more than a grace period.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
-from typing import Iterator
+import time
+import types
+from typing import Any, Iterator
 
 
 class CellTimeout(TimeoutError):
     """A cell or probe ran past its time limit inside the worker."""
 
 
+_deadline = [math.inf]  #: when the current cell's or probe's limit strikes (time.monotonic())
+
+
 def _on_alarm(signum, frame):
+    left = _deadline[0] - time.monotonic()
+    if 0.001 < left < math.inf:  # a call's own limit struck first: the whole limit still stands after it
+        signal.setitimer(signal.ITIMER_REAL, left)
     raise CellTimeout("time limit reached")
+
+
+def _arm(seconds: float) -> None:
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
 
 
 @contextlib.contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
     signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+    _deadline[0] = time.monotonic() + seconds
+    _arm(seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+        _deadline[0] = math.inf
+
+
+class CallLimits:
+    """Within ``with CallLimits(namespace, {name: seconds}):`` (inside :func:`time_limit`), each
+    call of those functions of the student's namespace may take that long, and no longer: a
+    function that hung before costs its callers that much, not their whole limit. A call that
+    runs out raises :class:`CellTimeout` there, and :attr:`struck` names the function."""
+
+    def __init__(self, namespace: dict, limits: dict[str, float]):
+        self.namespace, self.limits = namespace, limits
+        self.struck: str | None = None
+        self._saved: dict[str, Any] = {}
+        self._wrappers: dict[str, Any] = {}
+        self._inside = 0
+
+    def __enter__(self) -> "CallLimits":
+        for name, seconds in self.limits.items():
+            value = self.namespace.get(name)
+            if isinstance(value, types.FunctionType):
+                self._saved[name] = value
+                self._wrappers[name] = self.namespace[name] = self._wrap(name, value, float(seconds))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name, value in self._saved.items():
+            if self.namespace.get(name) is self._wrappers[name]:  # the student's code may have rebound it
+                self.namespace[name] = value
+
+    def _wrap(self, name: str, function: Any, seconds: float) -> Any:
+        limits = self
+
+        def limited(*args: Any, **kwargs: Any) -> Any:
+            if limits._inside:  # within a limited call already: that one's limit holds
+                return function(*args, **kwargs)
+            if seconds <= 0:  # it could not be stopped before: not run again
+                limits.struck = name
+                raise CellTimeout(f"{name} is not run again")
+            limits._inside += 1
+            ends = time.monotonic() + seconds
+            if ends < _deadline[0]:
+                _arm(seconds)
+            try:
+                return function(*args, **kwargs)
+            except CellTimeout:
+                if time.monotonic() >= ends - 0.001:
+                    limits.struck = limits.struck or name
+                raise
+            finally:
+                limits._inside -= 1
+                if ends < _deadline[0] and math.isfinite(_deadline[0]):
+                    _arm(_deadline[0] - time.monotonic())
+
+        limited.__wrapped__ = function  # inspect.signature sees the student's parameters
+        return limited
 
 
 def limit_gpu_memory(max_bytes: int) -> None:

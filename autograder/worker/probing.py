@@ -11,7 +11,7 @@ import torch
 from autograder.worker import api, wire
 from autograder.worker.cells import CappedText, describe_exception
 from autograder.worker.guard import Guard, suspicious
-from autograder.worker.limits import CellTimeout, time_limit
+from autograder.worker.limits import CallLimits, CellTimeout, time_limit
 from autograder.worker.recording import CallRecorder
 from autograder.worker.seeding import seed_everything
 
@@ -67,10 +67,12 @@ def _probe(probes: dict[str, Callable[..., Any]], namespace: dict, request: dict
     record = request.get("record")
     recorder = CallRecorder(namespace, str(record["function"]), [str(n) for n in record["callees"]]) \
         if isinstance(record, dict) else contextlib.nullcontext()
+    # outermost, so that a call's own limit also bounds the recording of that call
+    call_limits = CallLimits(namespace, {str(k): float(v) for k, v in (request.get("call_limits") or {}).items()})
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), \
                 time_limit(float(request["time_limit"])), \
-                guard.watching() if guard else contextlib.nullcontext(), recorder:
+                guard.watching() if guard else contextlib.nullcontext(), recorder, call_limits:
             value = api.run(probes, request["probe"], student, **args)
             if guard is not None:
                 for what in suspicious(value):
@@ -83,7 +85,7 @@ def _probe(probes: dict[str, Callable[..., Any]], namespace: dict, request: dict
     except api.Missing as exc:
         return {"outcome": "missing", "name": exc.name}
     except CellTimeout:
-        return {"outcome": "timeout"}
+        return {"outcome": "timeout", **({"in": call_limits.struck} if call_limits.struck else {})}
     except NotImplementedError as exc:  # a stub's raise; a library's ("no data on the meta device") is an error
         kind = "not-implemented" if raised_by_a_stub(exc) else "error"
         return {"outcome": kind, "error": describe_exception(exc)}

@@ -69,6 +69,9 @@ def to_data(value: Any, depth: int = 0) -> Any:
         return value
     if isinstance(value, torch.Tensor):
         return encode_tensor(value)
+    if isinstance(value, WireTensor):  # received data passed on (a stored result): what was true of it stays
+        return {**encode_tensor(value.values), "device": value.device, "requires_grad": value.requires_grad,
+                "has_grad_fn": value.has_grad_fn}
     if isinstance(value, (list, tuple)):
         return [to_data(v, depth + 1) for v in value]
     if isinstance(value, dict):
