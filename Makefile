@@ -12,7 +12,7 @@ WITH_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 # The course's assignments, each a plug-in (assignments/<name>/) with its notebooks in source/<name>/.
 ASSIGNMENTS := pytorch_vfa policy_gradient
 
-.PHONY: setup run test release notebooks examples bench bench-grading bench-hang bench-idless cuda-check
+.PHONY: setup run test release notebooks examples bench bench-grading bench-hang bench-idless bench-scale bench-dask cuda-check
 
 setup: $(STAMP)
 
@@ -65,6 +65,16 @@ bench-hang: setup
 # The same answers saved by Colab, VS Code and JupyterLab 4, graded side by side (~3 min).
 bench-idless: setup
 	$(WITH_VENV) $(PY) scripts/bench_idless.py
+
+# A class of 500 pytorch_vfa submissions (hangs, crashes and broken notebooks among them), with and without
+# its hangs, 3 runs each, and one submission alone against nbgrader (~25 min; N=100 RUNS=1: a short look).
+bench-scale: setup
+	$(WITH_VENV) $(PY) scripts/bench_scale.py $(if $(N),-n $(N)) $(if $(RUNS),--runs $(RUNS))
+
+# Grading on a Dask cluster (--dask local:2) against --jobs 2 on the same 100 submissions, alternately, 2 rounds
+# each (tens of minutes here; N=40 ROUNDS=1: a shorter run).
+bench-dask: setup
+	$(WITH_VENV) $(PY) scripts/bench_dask.py $(if $(N),-n $(N)) $(if $(ROUNDS),--rounds $(ROUNDS))
 
 # On a machine with an NVIDIA GPU: grade every fixture on CUDA and on the CPU and compare, run the notebooks
 # on CUDA (scripts/cuda_check.py; ~3 min on 16 cores). Without a GPU it checks the CPU path the same way.

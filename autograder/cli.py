@@ -35,13 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_to_argparse(grade)
     grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                        help="submissions graded in parallel (default: the number of cores)")
+    grade.add_argument("--dask", metavar="ADDRESS",
+                       help="grade on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786; needs "
+                            "pip install '.[cluster]'), or on local:N, a LocalCluster of N worker processes "
+                            "started here (the cluster's threads grade: --jobs does not apply)")
     grade.add_argument("--format", choices=FORMATS, default=None,
                        help="report format (default: table on a terminal, json otherwise)")
     grade.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
     grade.add_argument("--cache", type=Path, default=Path(".autograder-cache"), metavar="DIR",
                        help="where each finished submission is saved at once; a re-run of the same batch "
                             "grades only what is missing (default: .autograder-cache)")
-    grade.add_argument("--no-cache", action="store_true", help="grade everything again, save nothing")
+    grade.add_argument("--no-cache", action="store_true", help="grade everything again and save no results "
+                       "(the reference's own results are still kept there: they are the same for every batch)")
     grade.add_argument("--gradebook", type=Path, metavar="FILE",
                        help="also record the scores in this nbgrader gradebook (e.g. a course's gradebook.db; "
                             "created if missing, the assignment recorded from the course's source/ if it "
@@ -72,44 +77,58 @@ def grade(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     limits = Limits(memory_bytes=options.memory_bytes(args.memory_limit))
-    if not gpu_device_nodes():  # no NVIDIA device at all: --device cuda is refused before torch is imported
+    # no NVIDIA device at all: --device cuda is refused before torch is imported (on a cluster, the workers tell)
+    if not gpu_device_nodes() and not args.dask:
         options.resolve_device(args.device, cuda_available=lambda: False)
     course = find_course(args.course_root)
     assignment = course.resolve(args.assignment, paths)
-    try:
-        sandbox = choose_mode(args.sandbox)
-    except RuntimeError as exc:
-        raise UsageError(str(exc)) from None
     # the submissions and the grader's outputs are no more student code's to read than the course is
     denied = tuple(str(p.resolve()) for p in [*paths, args.cache, *([args.output] if args.output else []),
                                               *([args.gradebook.parent] if args.gradebook else [])])
-    # started before anything imports nbformat (its schema validator: ~0.9 s), torch or pytest
-    host = ZygoteHost(assignment.worker_code(denied), sandbox, limits)
+    if args.dask:  # the workers grade, each in its own sandbox: nothing of it starts here
+        from autograder.cluster.shipping import sandbox_of
+
+        sandbox, host = sandbox_of(args.sandbox), None
+    else:
+        try:
+            sandbox = choose_mode(args.sandbox)
+        except RuntimeError as exc:
+            raise UsageError(str(exc)) from None
+        # started before anything imports nbformat (its schema validator: ~0.9 s), torch or pytest
+        host = ZygoteHost(assignment.worker_code(denied), sandbox, limits)
     try:
         from autograder.submission import find_submissions
 
         submissions = find_submissions(paths, assignment, others=set(course.names()) - {assignment.name})
         if not submissions:
             raise UsageError(f"no submissions of {assignment.name} found under {', '.join(args.paths)}")
+        if args.dask:
+            from autograder.cluster.client import connect
+
+            with connect(args.dask) as cluster:
+                return _grade(args, assignment, submissions, sandbox, limits, denied, host, cluster)
         return _grade(args, assignment, submissions, sandbox, limits, denied, host)
     finally:
-        host.close()  # a no-op when the batch closed it
+        if host is not None:
+            host.close()  # a no-op when the batch closed it
 
 
 def _grade(args, assignment, submissions, sandbox: str, limits: Limits, denied: tuple[str, ...],
-           host: ZygoteHost) -> int:
+           host: ZygoteHost | None, cluster=None) -> int:
     from autograder import reports
-    from autograder.cache import ResultCache
+    from autograder.cache import ResultCache, reference_runs_file
     from autograder.grading import Options, grade_batch
 
-    device = options.resolve_device(args.device)
+    device = cluster.resolve_device(args.device) if cluster else options.resolve_device(args.device)
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     if fmt == "gradescope" and len(submissions) != 1:
         raise UsageError(f"--format gradescope writes one submission's results.json; got {len(submissions)}")
     grading = Options(assignment, seed=args.seed, device=device, cell_timeout=args.timeout, sandbox=sandbox,
-                      limits=limits, denied=denied)
+                      limits=limits, denied=denied,
+                      reference_runs=reference_runs_file(args.cache, assignment))
+    jobs = cluster.describe() if cluster else f"{min(args.jobs, len(submissions))} job(s)"
     print(f"autograder: grading {len(submissions)} submission(s) of {assignment.name} on {device}, seed {args.seed}, "
-          f"{min(args.jobs, len(submissions))} job(s), sandbox: {sandbox}", file=sys.stderr)
+          f"{jobs}, sandbox: {sandbox}", file=sys.stderr)
     cache = None if args.no_cache else ResultCache(args.cache, assignment, {
         "seed": args.seed, "device": device, "timeout": args.timeout, "sandbox": sandbox,
         "memory": limits.memory_bytes, "course_root": str(assignment.course_root)})
@@ -120,7 +139,8 @@ def _grade(args, assignment, submissions, sandbox: str, limits: Limits, denied: 
               f"{len(todo)} to go", file=sys.stderr)
     started = time.perf_counter()
     by_path = {str(s.path): s for s in todo}
-    for count, result in enumerate(grade_batch(todo, grading, args.jobs, host), start=1):
+    batch = cluster.grade(todo, grading) if cluster else grade_batch(todo, grading, args.jobs, host)
+    for count, result in enumerate(batch, start=1):
         if cache:
             cache.store(by_path[result.path], result)  # at once: a killed batch loses nothing finished
         done[result.path] = result
@@ -143,6 +163,9 @@ def _grade(args, assignment, submissions, sandbox: str, limits: Limits, denied: 
 
 
 def main(argv: list[str] | None = None) -> int:
+    # jsonschema, under nbformat, builds an IRI grammar when rfc3987-syntax is installed: seconds of
+    # every start-up. A notebook's schema checks no IRI, so the grader does without it.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     # Asking whether CUDA is there must not start it: the grading processes are forked afterwards,
     # and a CUDA started before a fork is unusable in the child.
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")

@@ -67,6 +67,20 @@ class Unreadable(Exception):
         self.details = details
 
 
+#: notebooks read elsewhere and refused there (a Dask client reads the submissions, its workers grade
+#: copies: :mod:`autograder.cluster`): absolute path of the copy's stand-in -> why, refused here alike
+_REFUSED: dict[str, Unreadable] = {}
+
+
+def refuse(path: Path, problem: Unreadable | None) -> None:
+    """Have every read of ``path`` fail as ``problem`` (a refusal where the notebook was read); None forgets it."""
+    key = os.path.abspath(path)
+    if problem is None:
+        _REFUSED.pop(key, None)
+    else:
+        _REFUSED[key] = problem
+
+
 @dataclass
 class NotebookFile:
     """A notebook as read for grading: converted to nbformat 4, its outputs empty."""
@@ -97,6 +111,9 @@ def open_notebook(path: Path, folder: Path) -> int:
     Raises:
         Unreadable: missing, a link out of the folder, not a regular file, too large, or not openable.
     """
+    refused = _REFUSED.get(os.path.abspath(path)) if _REFUSED else None
+    if refused is not None:
+        raise Unreadable(refused.kind, **refused.details)
     try:
         link = os.lstat(path)
     except FileNotFoundError:
@@ -331,6 +348,24 @@ def _undecodable_where(data: bytes, offset: int) -> str:
         return "in its metadata"
     except Exception:  # noqa: BLE001 - only a better place to point at; the offset is true anyway
         return f"at byte {offset} of its text without outputs"
+
+
+def notebook_bytes(path: Path, folder: Path) -> bytes:
+    """The notebook's bytes as grading reads them: checked first, its outputs dropped (at most
+    :data:`MAX_KEPT_BYTES`). Reading a copy of them gives what reading the file gives (the
+    dropped values are written empty, and dropping them again changes nothing): what travels
+    to a machine that grades it (:mod:`autograder.cluster`).
+
+    Raises:
+        Unreadable: as :func:`open_notebook`, or what streaming past the outputs refuses.
+    """
+    fd = open_notebook(path, folder)
+    try:
+        return _without_outputs(fd)
+    except MemoryError:
+        raise Unreadable(NO_MEMORY) from None
+    finally:
+        os.close(fd)
 
 
 def read_json(path: Path, folder: Path) -> dict:

@@ -68,24 +68,41 @@ def test_the_installed_engine_grades_a_course_kept_elsewhere(installed_python, t
     assert done.returncode == 2 and "--course-root" in done.stderr
 
 
-def _requirement_names() -> set[str]:
-    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+#: engine packages that may import an optional extra's packages (only they: nothing else imports them)
+EXTRAS = {"cluster": REPO / "autograder" / "cluster"}
+
+
+def _requirement_names(extra: str | None = None) -> set[str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    dependencies = project["optional-dependencies"][extra] if extra else project["dependencies"]
     return {re.split(r"[<>=!~ \[;]", d, maxsplit=1)[0].lower().replace("_", "-") for d in dependencies}
 
 
-def test_everything_grading_imports_is_a_runtime_dependency():
+def _third_party_imports(paths) -> set[str]:
     imported = set()
-    for path in (REPO / "autograder").rglob("*.py"):
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 imported |= {alias.name.partition(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 imported.add(node.module.partition(".")[0])
-    third_party = {name for name in imported if name not in sys.stdlib_module_names and name != "autograder"}
-    assert {"torch", "pytest", "nbformat"} <= third_party
+    return {name for name in imported if name not in sys.stdlib_module_names and name != "autograder"}
+
+
+def _not_required(imported: set[str], required: set[str]) -> dict:
     distributions = importlib.metadata.packages_distributions()
+    return {name: distributions.get(name) for name in imported
+            if not {d.lower() for d in distributions.get(name, [])} & required}
+
+
+def test_everything_grading_imports_is_a_runtime_dependency():
+    in_extras = {p for folder in EXTRAS.values() for p in folder.rglob("*.py")}
+    third_party = _third_party_imports(set((REPO / "autograder").rglob("*.py")) - in_extras)
+    assert {"torch", "pytest", "nbformat"} <= third_party
     required = _requirement_names()
-    missing = {name: distributions.get(name) for name in third_party
-               if not {d.lower() for d in distributions.get(name, [])} & required}
+    missing = _not_required(third_party, required)
     assert not missing, f"imported by the engine but not in pyproject.toml's dependencies: {missing}"
     assert "pytest" in required and "pytest-timeout" in required  # grading runs the checks as a pytest suite
+    for extra, folder in EXTRAS.items():
+        missing = _not_required(_third_party_imports(folder.rglob("*.py")), required | _requirement_names(extra))
+        assert not missing, f"imported by {folder} but in neither the dependencies nor the {extra} extra: {missing}"
