@@ -28,7 +28,9 @@ STYLES = [f.name for f in FIXTURES if f.name.startswith("style-") and not f.expe
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> dict:
-    return grade_fixtures(POLICY_GRADIENT, tmp_path_factory.mktemp("fixtures") / "submitted")
+    # The short corridor's behavioural runs (200 episodes) take 4 to 10 s on 2 busy cores: a --timeout of
+    # 5 s cut them short under load. A hang costs its first limit (2 s for a fast reference), not this.
+    return grade_fixtures(POLICY_GRADIENT, tmp_path_factory.mktemp("fixtures") / "submitted", timeout=15)
 
 
 def test_every_code_is_explained():
