@@ -11,8 +11,9 @@ import contextlib
 import math
 import signal
 import time
-import types
 from typing import Any, Iterator
+
+from autograder.worker.wrapping import NamespaceWrappers
 
 
 class CellTimeout(TimeoutError):
@@ -45,34 +46,20 @@ def time_limit(seconds: float) -> Iterator[None]:
         _deadline[0] = math.inf
 
 
-class CallLimits:
+class CallLimits(NamespaceWrappers):
     """Within ``with CallLimits(namespace, {name: seconds}):`` (inside :func:`time_limit`), each
     call of those functions of the student's namespace may take that long, and no longer: a
     function that hung before costs its callers that much, not their whole limit. A call that
     runs out raises :class:`CellTimeout` there, and :attr:`struck` names the function."""
 
     def __init__(self, namespace: dict, limits: dict[str, float]):
-        self.namespace, self.limits = namespace, limits
+        super().__init__(namespace, limits)
+        self.limits = limits
         self.struck: str | None = None
-        self._saved: dict[str, Any] = {}
-        self._wrappers: dict[str, Any] = {}
         self._inside = 0
 
-    def __enter__(self) -> "CallLimits":
-        for name, seconds in self.limits.items():
-            value = self.namespace.get(name)
-            if isinstance(value, types.FunctionType):
-                self._saved[name] = value
-                self._wrappers[name] = self.namespace[name] = self._wrap(name, value, float(seconds))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for name, value in self._saved.items():
-            if self.namespace.get(name) is self._wrappers[name]:  # the student's code may have rebound it
-                self.namespace[name] = value
-
-    def _wrap(self, name: str, function: Any, seconds: float) -> Any:
-        limits = self
+    def wrap(self, name: str, function: Any) -> Any:
+        limits, seconds = self, float(self.limits[name])
 
         def limited(*args: Any, **kwargs: Any) -> Any:
             if limits._inside:  # within a limited call already: that one's limit holds
@@ -95,7 +82,6 @@ class CallLimits:
                 if ends < _deadline[0] and math.isfinite(_deadline[0]):
                     _arm(_deadline[0] - time.monotonic())
 
-        limited.__wrapped__ = function  # inspect.signature sees the student's parameters
         return limited
 
 

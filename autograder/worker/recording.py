@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import inspect
 import random
-import types
 from typing import Any, Iterator
 
 import numpy as np
 import torch
 
 from autograder.worker.api import type_name
+from autograder.worker.wrapping import NamespaceWrappers
 
 MAX_CALLS = 5000  #: calls recorded per probe; beyond, the record is incomplete and nothing is carried
 MAX_ELEMENTS = 2**22  #: numbers kept over a probe's records (the wire's limit on one tensor)
@@ -104,32 +104,18 @@ def _elements(value: Any) -> int:
     return sum(leaf.numel() if isinstance(leaf, torch.Tensor) else 1 for leaf in _leaves(value))
 
 
-class CallRecorder:
+class CallRecorder(NamespaceWrappers):
     """Within ``with recorder:``, the calls that ``function`` makes to ``callees``
     (names of the student's namespace) are recorded in :attr:`calls`."""
 
     def __init__(self, namespace: dict, function: str, callees: list[str]):
-        self.namespace, self.function, self.callees = namespace, function, callees
+        super().__init__(namespace, [function, *callees])
+        self.function, self.callees = function, callees
         self.calls: list[dict] = []
         self.complete = True  #: False when a call could not be recorded (too many, unbindable)
         self._inside, self._in_callee, self._elements = 0, 0, 0
-        self._saved: dict[str, Any] = {}
-        self._wrappers: dict[str, Any] = {}
 
-    def __enter__(self) -> "CallRecorder":
-        for name in [self.function, *self.callees]:
-            value = self.namespace.get(name)
-            if isinstance(value, types.FunctionType):  # classes are constructed, not called by a caller here
-                self._saved[name] = value
-                self._wrappers[name] = self.namespace[name] = self._wrap(name, value, name == self.function)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for name, value in self._saved.items():
-            if self.namespace.get(name) is self._wrappers[name]:  # the student's code may have rebound it
-                self.namespace[name] = value
-
-    def _wrap(self, name: str, function: Any, graded: bool) -> Any:
+    def wrap(self, name: str, function: Any) -> Any:
         recorder = self
 
         def graded_function(*args: Any, **kwargs: Any) -> Any:
@@ -148,9 +134,7 @@ class CallRecorder:
             finally:
                 recorder._in_callee -= 1
 
-        wrapper = graded_function if graded else callee
-        wrapper.__wrapped__ = function  # inspect.signature sees the student's parameters
-        return wrapper
+        return graded_function if name == self.function else callee
 
     def _record(self, name: str, function: Any, args: tuple, kwargs: dict) -> Any:
         bound = positional(function, args, kwargs)
