@@ -310,6 +310,12 @@ def main(argv: list[str] | None = None) -> int:
                                                                                       without)}
         results: dict[str, list[dict]] = {name: [] for name in trees}
         raw: dict[str, list[dict]] = {}
+
+        def dump() -> None:  # after every batch: a bench stopped part-way keeps what it measured
+            if args.json:
+                args.json.write_text(json.dumps({"kinds": {e.student: e.kind for e in entries}, "runs": raw,
+                                                 "summaries": results}, indent=1))
+
         if not args.single_only:
             step(f"building {n} submissions in {tmp}")
             for tree, chosen in trees.values():
@@ -322,10 +328,9 @@ def main(argv: list[str] | None = None) -> int:
                     results[name].append(summary(batch, chosen, len(chosen), mark))
                     raw.setdefault(name, []).append({"durations": batch.durations, "status": batch.status,
                                                      "arrivals": batch.arrivals, "pss_at": batch.pss_at})
+                    dump()
                     step(f"{name}: {batch.wall:.0f} s, load {batch.load:.1f}; statuses "
                          f"{dict(sorted({s: list(batch.status.values()).count(s) for s in batch.status.values()}.items()))}")
-        if args.json:
-            args.json.write_text(json.dumps({"kinds": {e.student: e.kind for e in entries}, "runs": raw}, indent=1))
         single = single_submission(tmp, env, args) if args.single_runs else None
         kinds = {k: sum(e.kind == k for e in entries) for k in ("correct", "mistake", "hang", "crash", "malformed")}
         print(f"bench_scale {time.strftime('%Y-%m-%d')}: {n} submissions of {ASSIGNMENT} ({kinds}), seed {args.seed}, "

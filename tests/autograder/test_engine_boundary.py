@@ -93,3 +93,21 @@ def test_a_probes_module_imports_nothing_else_of_its_plug_in_nor_the_reference(a
         allowed = name == "autograder.worker" or name.startswith("autograder.worker.") or top in PROBE_IMPORTS \
             or (top in sys.stdlib_module_names and not name.startswith("."))
         assert allowed, f"{assignment.probes_file} imports {name}"
+
+
+def test_the_sandboxed_modules_import_only_each_other() -> None:
+    """A worker's sandbox holds only :data:`autograder.worker.SANDBOXED`: a module there that
+    imports another of the engine would fail only once it is staged."""
+    import autograder.worker
+
+    allowed = {f"autograder.worker.{name}" for name in autograder.worker.SANDBOXED} | {"autograder.worker",
+                                                                                      "autograder"}
+    outside = []
+    for name in autograder.worker.SANDBOXED:
+        path = ENGINE / "worker" / f"{name}.py"
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            outside += [f"{path.name}:{node.lineno}: {m}" for m in modules
+                        if m.startswith("autograder") and m not in allowed]
+    assert not outside, "sandboxed modules import what their sandbox lacks:\n" + "\n".join(outside)
