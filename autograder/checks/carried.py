@@ -80,7 +80,7 @@ class Replay:
         bound = positional(reference, args, kwargs)
         if bound is None:
             raise NotCarried(f"the reference's call of `{name}` cannot be bound to its parameters")
-        mine = wire.loads(wire.dumps(snapshot(bound)))
+        mine = wire.received(snapshot(bound))
         same = compare(mine, call.get("args"), self.tol, "arguments")
         if not same.ok:
             raise NotCarried(f"the reference calls `{name}` with other arguments than your code ({same.message})")
