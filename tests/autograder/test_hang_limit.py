@@ -182,3 +182,32 @@ def test_the_cases_limit_still_stands_after_a_call_limit_was_swallowed():
 def test_a_function_not_run_again_raises_at_once():
     reply, took = _probe(SPIN, {"spin": 0.0})
     assert reply["outcome"] == "timeout" and reply["in"] == "spin" and took < 1.0
+
+
+#: a class whose construction (``init``) or whose call (``forward``) never returns, built by ``caller``
+HANGING_CLASS = ("import torch\nclass Policy(torch.nn.Module):\n    def __init__(self, hang):\n"
+                 "        super().__init__()\n        while hang == 'init':\n            pass\n        self.hang = hang\n"
+                 "    def forward(self, x):\n        while self.hang == 'forward':\n            pass\n        return x\n"
+                 "def caller(hang):\n    return float(Policy(hang)(torch.tensor(2.0)))\n")
+
+
+@pytest.mark.parametrize("hang", ["init", "forward"])
+def test_a_call_limit_stops_a_hung_class_in_its_constructor_or_its_call(hang):
+    import time
+
+    from autograder.worker.probing import run_probe
+
+    namespace: dict = {}
+    exec(HANGING_CLASS, namespace)
+    cls, init = namespace["Policy"], namespace["Policy"].__init__
+    started = time.perf_counter()
+    reply = run_probe({"call": lambda api, hang: api.caller(hang)}, namespace,
+                      {"probe": "call", "args": {"hang": hang}, "seed": 0, "time_limit": 5.0,
+                       "call_limits": {"Policy": 0.2}})
+    assert reply["outcome"] == "timeout" and reply["in"] == "Policy"
+    assert time.perf_counter() - started < 2.0  # not the case's 5 s
+    assert namespace["Policy"] is cls and vars(cls)["__init__"] is init  # the class as the student wrote it
+    ok = run_probe({"call": lambda api, hang: api.caller(hang)}, namespace,
+                   {"probe": "call", "args": {"hang": "no"}, "seed": 0, "time_limit": 5.0,
+                    "call_limits": {"Policy": 0.2}})
+    assert ok == {"outcome": "ok", "value": 2.0}  # an instance that does not hang still answers
