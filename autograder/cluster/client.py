@@ -16,13 +16,14 @@ from collections import deque
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Iterator
 
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, LocalCluster, Lock, Semaphore, as_completed
 from distributed.scheduler import KilledWorker
 
 from autograder import options as declared
 from autograder.cache import engine_fingerprint, grader_fingerprint
 from autograder.cluster import shipping
-from autograder.cluster.worker import GradingPlugin, grade_task, worker_has_cuda, worker_report
+from autograder.cluster.worker import GradingPlugin, grade_task, worker_has_cuda, worker_reference_runs, \
+    worker_report
 from autograder.options import UsageError
 from autograder.results import CheckResult, SubmissionResult
 from autograder.submission import Submission
@@ -36,6 +37,7 @@ WORKERS_TIMEOUT_S = 60.0  #: for a scheduler with no worker to get one
 #: died, or the grader failed); then it is reported with status "error"
 RETRIES = 2
 LOCAL = "local:"
+MAX_CLIENTS = 1024  #: clients that may grade the same batch on one cluster at once (one lease each)
 
 
 def local_cluster(workers: int) -> LocalCluster:
@@ -136,22 +138,58 @@ class Cluster:
                  "expected": {"engine": engine_fingerprint(), "grader": grader_fingerprint(assignment)}}
         # named by its contents: another batch's plug-in, on the same cluster, is not this one
         name = "autograder-" + hashlib.sha256(pickle.dumps(setup)).hexdigest()[:16]
-        try:
-            self.client.register_plugin(GradingPlugin(setup), name=name)
-        except Exception as exc:  # noqa: BLE001 - a worker without the engine cannot even load the plug-in
-            raise UsageError(f"the Dask workers of {self.address} could not take the grader's plug-in "
-                             f"({type(exc).__name__}: {exc}): install this autograder with its cluster extra on "
-                             "every worker (pip install '.[cluster]')") from None
-        try:
+        # kept only after the name is made: their results change what is kept, not what is graded
+        if options.reference_runs is not None and options.reference_runs.is_file():
+            setup["reference_runs"] = {"name": options.reference_runs.name,
+                                       "data": options.reference_runs.read_bytes()}
+        with self._plugin(name, GradingPlugin(setup)):
             for address, info in sorted(self.client.run(worker_report, name, on_error="return").items()):
                 if isinstance(info, BaseException):
                     raise UsageError(f"the Dask worker {address} could not start grading: "
                                      f"{type(info).__name__}: {info}")
                 self._accept(info, options)
             yield from self._grade(name, submissions, options)
+            self._keep_reference_runs(name, options)
+
+    def _keep_reference_runs(self, name: str, options: "Options") -> None:
+        """The largest set of the reference's results a worker kept, kept here for the next batch (local or not)."""
+        target = options.reference_runs
+        if target is None:
+            return
+        with contextlib.suppress(Exception):  # a cache, not a result
+            found = [data for data in self.client.run(worker_reference_runs, name, on_error="return").values()
+                     if isinstance(data, bytes)]
+            best = max(found, key=len, default=b"")
+            if len(best) > (target.stat().st_size if target.is_file() else 0):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                scratch = target.with_name(target.name + ".part")
+                scratch.write_bytes(best)
+                scratch.replace(target)
+
+    @contextlib.contextmanager
+    def _plugin(self, name: str, plugin: GradingPlugin) -> Iterator[None]:
+        """``plugin`` on every worker while this client grades with it. Another client grading the same
+        batch at the same time shares it (the same name), so each holds a lease on it, and the last one
+        to finish takes it off the workers (ending their grading processes). A killed client's lease
+        lapses after Dask's ``distributed.scheduler.locks.lease-timeout`` (30 s): the next client to
+        finish then cleans up after it."""
+        rpc = {"scheduler_rpc": self.client.scheduler, "loop": self.client.loop}
+        setup, users = Lock(f"{name}-setup", **rpc), Semaphore(MAX_CLIENTS, f"{name}-users", **rpc)
+        with setup:  # registered and leased as one step: a client finishing meanwhile sees this lease
+            try:
+                self.client.register_plugin(plugin, name=name)
+            except Exception as exc:  # noqa: BLE001 - a worker without the engine cannot even load the plug-in
+                raise UsageError(f"the Dask workers of {self.address} could not take the grader's plug-in "
+                                 f"({type(exc).__name__}: {exc}): install this autograder with its cluster extra "
+                                 "on every worker (pip install '.[cluster]')") from None
+            users.acquire()
+        try:
+            yield
         finally:
-            with contextlib.suppress(Exception):  # teardown ends the workers' grading processes
-                self.client.unregister_worker_plugin(name)
+            with contextlib.suppress(Exception), setup:
+                users.release()
+                if users.get_value() == 0:  # teardown ends the workers' grading processes
+                    self.client.unregister_worker_plugin(name)
 
     def _accept(self, info: dict, options: "Options") -> None:
         """Refuse the batch (exit 2) where a worker cannot grade it as asked; say which and why."""

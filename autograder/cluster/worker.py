@@ -206,6 +206,19 @@ async def worker_report(plugin: str, dask_worker) -> dict:
     return await asyncio.get_running_loop().run_in_executor(None, held.ready)
 
 
+def worker_reference_runs(plugin: str, dask_worker) -> bytes | None:
+    """For ``client.run``: the reference's results this worker's child kept (and computed), for the client to keep."""
+    held = dask_worker.plugins.get(plugin)
+    child = getattr(held, "_child", None)
+    if child is None:
+        return None
+    found = sorted(child.private.glob("reference-*.jsonl"))
+    try:
+        return found[0].read_bytes() if found else None
+    except OSError:
+        return None
+
+
 async def worker_has_cuda(dask_worker) -> bool:
     """For ``client.run``: whether torch sees CUDA on this worker, asked in a process of its own (the worker
     never imports torch, nor starts CUDA)."""

@@ -156,6 +156,31 @@ def test_a_worker_killed_mid_batch_and_then_the_client_lose_nothing(cluster, tre
     assert len(report["submissions"]) == len(reference["submissions"])  # none lost, none twice
     assert f"{saved} submission(s) already graded" in err, err[-3000:]
     assert "grading it again (1 of 2 retries)" in log.read_text(), log.read_text()[-3000:]
+    # what the workers computed of the reference is kept here for the next batch, which ships it back
+    assert list(cache.glob("reference-*.jsonl")), sorted(p.name for p in cache.iterdir())
+
+
+class Marker(distributed.WorkerPlugin):
+    """A worker plug-in that does nothing: what a batch's plug-in is to the clients that share it."""
+
+    idempotent = True
+
+
+def test_a_client_that_finishes_leaves_the_plugin_to_another_grading_the_same_batch(cluster):
+    local, client = cluster
+    name = "autograder-shared-by-two-clients"
+
+    def present() -> bool:
+        return all(client.run(lambda dask_worker: name in dask_worker.plugins).values())
+
+    with distributed.Client(local.scheduler_address, set_as_default=False) as other:
+        first = cluster_client.Cluster(client, local.scheduler_address)
+        second = cluster_client.Cluster(other, local.scheduler_address)
+        with first._plugin(name, Marker()):
+            with second._plugin(name, Marker()):
+                assert present()
+            assert present()  # the second batch ended: the first still grades with the workers' processes
+        assert not present()  # the last one took it off the workers
 
 
 @pytest.mark.timeout(300)
