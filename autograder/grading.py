@@ -1,36 +1,32 @@
-"""Driving an assignment's check suite: one pytest run per submission, many in parallel.
+"""Driving an assignment's checks: one grading session per submission, many in parallel.
 
-``grade_submission`` runs ``pytest <the assignment's checks> --submission
-PATH`` in-process and collects each check's result from the reports.
-``grade_batch`` spreads submissions over ``jobs`` processes, each with its own
-pre-warmed worker host, and yields results as they finish.
+``grade_submission`` runs every check of the assignment on one submission
+(:func:`autograder.checks.session.run_checks`: what ``pytest <the assignment's
+checks> --submission PATH`` runs, without pytest's start-up and reports each
+time) and adds up the scores. ``grade_batch`` spreads submissions over
+``jobs`` processes, each with its own pre-warmed worker host, and yields
+results as they finish.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
 import multiprocessing
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
-
-import pytest
 
 from autograder import options as declared
 from autograder import timing
 from autograder.assignment import Assignment
 from autograder.checks import framework
-from autograder.checks.pytest_plugin import FAILURE_KEY, SESSION_KEY, ZYGOTE_KEY
-from autograder.checks.registry import points_by_group
-from autograder.results import CheckResult, SubmissionResult
+from autograder.checks.registry import all_checks, points_by_group
+from autograder.checks.session import SESSION_FAILED, GradingSession, broken, run_checks
+from autograder.results import SubmissionResult
 from autograder.submission import Submission
 from autograder.worker.client import Zygote, ZygoteHost
 from autograder.worker.sandbox import Limits, die_with_parent
-
-PYTEST_PLUGIN = "autograder.checks.pytest_plugin"
 
 
 @dataclass(frozen=True)
@@ -45,7 +41,6 @@ class Options:
     limits: Limits = Limits()
     #: folders and files of the grader's that student code must not see, beyond the course (submissions, outputs)
     denied: tuple[str, ...] = ()
-    plugins: tuple = field(default=(), compare=False)  #: more pytest plugins for every submission (benchmarks)
     #: where the reference's results are kept between grading processes (framework.save_reference_runs)
     reference_runs: Path | None = None
 
@@ -86,50 +81,6 @@ class ZygotePool:
         self._spare = self._host = None
 
 
-class _Collector:
-    """A pytest plugin that keeps the check results and the notebooks' notes."""
-
-    def __init__(self, zygote: Zygote | None):
-        self.zygote = zygote
-        self.results: list[CheckResult] = []
-        self.notes: list[str] = []
-        self.internal: list[str] = []  #: the grader's own failures: the submission's status is then error
-
-    def pytest_configure(self, config: pytest.Config) -> None:
-        if self.zygote is not None:
-            config.stash[ZYGOTE_KEY] = self.zygote
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        for key, value in report.user_properties:
-            if key == "check_result":
-                self.results.append(CheckResult(**value))
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        grading = session.config.stash.get(SESSION_KEY, None)
-        if grading is not None:
-            self.notes, self.internal = grading.notes(), grading.internal_errors()
-        failure = session.config.stash.get(FAILURE_KEY, None)
-        if failure is not None:
-            self.notes, self.internal = [failure, *self.notes], [failure]
-
-
-def pytest_args(submission: Submission, options: Options) -> list[str]:
-    """The pytest command line of one submission."""
-    checks = options.assignment.checks_dir
-    return [str(checks), "--submission", str(submission.path), "-p", PYTEST_PLUGIN,
-            declared.ASSIGNMENT.flag, options.assignment.name,
-            declared.COURSE_ROOT.flag, str(options.assignment.course_root),
-            declared.SEED.flag, str(options.seed), declared.DEVICE.flag, options.device,
-            declared.TIMEOUT.pytest_flag, str(options.cell_timeout), declared.SANDBOX.flag, options.sandbox,
-            declared.MEMORY_LIMIT.flag, str(options.limits.memory_bytes / 2**30),
-            "-q", "--no-header", "-p", "no:cacheprovider", "-p", "no:randomly", "--disable-warnings",
-            # these two run gc.collect() at the end of every session (0.3-0.4 s a submission)
-            "-p", "no:unraisableexception", "-p", "no:threadexception",
-            # its log capture adds and removes handlers around every phase of every check (~30 ms a submission)
-            "-p", "no:logging",
-            "-o", "addopts=", "-o", "testpaths=", "--rootdir", str(checks), "-c", "/dev/null"]
-
-
 def grade_submission(submission: Submission, options: Options,
                      zygote: Zygote | Callable[[], Zygote] | None = None) -> SubmissionResult:
     """Run every check on one submission and add up the scores. ``zygote`` (or
@@ -148,25 +99,31 @@ def _grade_submission(submission: Submission, options: Options,
     points = points_by_group(assignment)
     result = SubmissionResult(submission.student, str(submission.path), max_score=sum(points.values()),
                               seed=options.seed)
-    collector = _Collector(zygote)
     _load_reference_runs(options.reference_runs)
+    session = None
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # pytest's own report is not ours to print
-            exit_code = pytest.main(pytest_args(submission, options), plugins=[collector, *options.plugins])
-    except Exception as exc:  # noqa: BLE001 - one broken submission never stops a batch
-        exit_code, collector.notes = -1, [f"the grader failed: {exc}"]
+        session = GradingSession(assignment, submission.path, seed=options.seed, device=options.device,
+                                 cell_timeout=options.cell_timeout, sandbox=options.sandbox, limits=options.limits,
+                                 zygote=zygote)
+        checks = run_checks(session)
+        notes, internal = session.notes(), session.internal_errors()
+    except Exception as exc:  # noqa: BLE001 - one broken submission never stops a batch, and is never a silent 0
+        failure = SESSION_FAILED.format(error=f"{type(exc).__name__}: {exc}"[:300])
+        checks = [broken(meta, "error") for meta, _ in all_checks(assignment)]
+        notes, internal = [failure, *(session.notes() if session is not None else [])], [failure]
     finally:
+        if session is not None:
+            session.close()
         zygote.close()
     _save_reference_runs(options.reference_runs)
     order = {group: i for i, group in enumerate(assignment.groups)}
-    result.checks = sorted(collector.results, key=lambda c: (order.get(c.group, len(order)), c.name))
-    result.notes = collector.notes
-    if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not result.checks \
-            or collector.internal:  # the grader failed: never a silent 0
+    result.checks = sorted(checks, key=lambda c: (order.get(c.group, len(order)), c.name))
+    result.notes = notes
+    if internal:  # the grader failed: never a silent 0
         result.status = "error"
-        result.error = "\n".join(collector.notes) or f"the check suite did not run (pytest exit code {exit_code})"
-    elif collector.notes:
-        result.error = "\n".join(collector.notes)
+        result.error = "\n".join(notes)
+    elif notes:
+        result.error = "\n".join(notes)
     result.groups = {group: 0.0 for group in assignment.groups}
     for check in result.checks:
         result.groups[check.group] = round(result.groups[check.group] + check.score, 2)

@@ -16,8 +16,9 @@ from typing import Callable, Iterator
 Listener = Callable[[str, float, float], None]
 _listeners: list[Listener] = []
 
-#: the phases the engine marks
+#: the phases the engine marks; each check is a phase too, named "check <its name>" (``td0.update``, say)
 PHASES = ("zygote wait", "notebook execution", "probes (worker)", "teardown", "submission")
+CHECK_PHASE = "check {name}"
 
 
 def listen(listener: Listener) -> Callable[[], None]:

@@ -41,12 +41,12 @@ What is measured, and why
        fixed cost nbgrader pays per run and per notebook).
     5. Where a submission's time goes (mean over submissions, so parts add up).
        autograder: an instrumented run of the real grading code in a separate
-       process (``grade_batch``, ``--jobs 1``, bwrap when available), timed from
-       outside its functions by wrapping them, never changing them: waiting for
-       the zygote, notebook execution (``NotebookSession.start``), probes answered
-       by the worker, the grader's own side of the checks (reference, comparison,
-       diagnosis, notebook loading), pytest start-up/collection/plumbing, zygote
-       close; per check: its time and its probes. nbgrader: the log phases and the
+       process (``grade_batch``, ``--jobs 1``, bwrap when available), timed by
+       the engine's own phases (``autograder.timing``): waiting for the zygote,
+       notebook execution (``NotebookSession.start``), probes answered by the
+       worker, the grader's own side of the checks (reference, comparison,
+       diagnosis), reading the notebooks and plumbing, zygote close; per check
+       (its "check <name>" phase): its time and its probes. nbgrader: the log phases and the
        per-cell timestamps nbclient records in the autograded notebooks: kernel
        start, the setup cell (imports torch & co.), the solution cells, the test
        cells (since the hidden tests call ``run_checks``, the SAME checks run in
@@ -383,56 +383,37 @@ for _ in range(zygote_repeats):
     for mode in modes:
         zygotes[mode].append(lone_zygote(mode))
 
-records, current, finished = [], None, []  # finished: (start, end) of phases not yet inside an outer one
+records, current, finished = [], None, []  # finished: (name, start, end) of phases not yet inside an outer one
 LABELS = {"zygote wait": "zygote wait", "teardown": "teardown", "notebook execution": "notebook execution",
           "probes (worker)": "probes (worker)"}
+SHARED = ("notebook execution", "zygote wait")  # paid by whichever check first runs a notebook: not its own time
 
 
 def on_phase(name, started, ended):
-    """Exclusive time per phase: a phase's time minus the phases that ran inside it."""
+    """Exclusive time per phase: a phase's time minus the phases that ran inside it; per check
+    (the engine's "check <name>" phases), its time less the notebook's start, and its probes."""
     global current
     if current is None:
         current = {"checks": {}, "t0": started}
-    inner = [(s, e) for s, e in finished if s >= started and e <= ended]
+    inner = [(n, s, e) for n, s, e in finished if s >= started and e <= ended]
     for interval in inner:
         finished.remove(interval)
-    finished.append((started, ended))
-    if name == "zygote wait":
-        current["t0"] = max(current["t0"], ended)  # pytest starts once the submission's zygote is there
+    finished.append((name, started, ended))
     if name == "submission":
         current["submission_total"] = ended - started
     if name in LABELS:
-        current[LABELS[name]] = current.get(LABELS[name], 0.0) + (ended - started) - sum(e - s for s, e in inner)
+        current[LABELS[name]] = current.get(LABELS[name], 0.0) + (ended - started) - sum(e - s for _, s, e in inner)
+    if name.startswith("check "):
+        took = (ended - started) - sum(e - s for n, s, e in inner if n in SHARED)
+        probes = sum(e - s for n, s, e in inner if n == "probes (worker)")
+        current["checks"][name.removeprefix("check ")] = {"time": took, "probes": probes}
+        current["in tests"] = current.get("in tests", 0.0) + took
 
 
 timing.listen(on_phase)
 
 
-class Timing:
-    def pytest_collection_finish(self, session):
-        current["pytest start-up + collection"] = clock() - current["t0"]
-
-    def _shared(self):
-        return current.get("notebook execution", 0.0) + current.get("zygote wait", 0.0)
-
-    def pytest_runtest_logstart(self, nodeid, location):
-        self.test = (clock(), self._shared(), current.get("probes (worker)", 0.0))
-        self.name = nodeid.split("::")[-1]
-
-    def pytest_runtest_logreport(self, report):
-        for key, value in report.user_properties:
-            if key == "check_result":
-                self.name = value["name"]
-
-    def pytest_runtest_logfinish(self, nodeid, location):
-        started, shared, probes = self.test
-        probes = current.get("probes (worker)", 0.0) - probes
-        took = clock() - started - (self._shared() - shared)
-        current["checks"][self.name] = {"time": took, "probes": probes}
-        current["in tests"] = current.get("in tests", 0.0) + took
-
-
-options = grading.Options(assignment, sandbox=sandbox, device="cpu", plugins=(Timing(),))
+options = grading.Options(assignment, sandbox=sandbox, device="cpu")
 submissions = find_submissions([Path(submitted)], assignment)
 started = clock()
 for result in grading.grade_batch(submissions, options, 1):
@@ -707,10 +688,8 @@ def report(args, students, results) -> str:
             float("nan"), mean(_grader_side(r) for r in records)),
         "after the last cell (nbgrader: kernel stop, grades saved, write; autograder: zygote close)": (
             nb_mean("kernel stop + write"), mean(r.get("teardown", 0.0) for r in records)),
-        "other (nbgrader: sanitise, gradebook; autograder: pytest start-up, collection, plumbing)": (
-            nb_mean("sanitise, gradebook, between cells"), mean(_pytest_rest(r) for r in records)),
-        "  of which autograder pytest start-up + collection": (
-            float("nan"), mean(r.get("pytest start-up + collection", 0.0) for r in records)),
+        "other (nbgrader: sanitise, gradebook; autograder: reading the notebooks, plumbing)": (
+            nb_mean("sanitise, gradebook, between cells"), mean(_rest(r) for r in records)),
         "total per submission": (nb_mean("total"), mean(r["total"] for r in records)),
         "batch start-up, amortised per submission": (nb_startup / n, ag_fixed / n),
     }
@@ -750,8 +729,8 @@ def _grader_side(record: dict) -> float:
     return record.get("in tests", 0.0) - record.get("probes (worker)", 0.0)
 
 
-def _pytest_rest(record: dict) -> float:
-    """pytest's start-up, collection and everything outside the tests and named parts."""
+def _rest(record: dict) -> float:
+    """Reading the notebooks and everything outside the checks and the named parts."""
     named = ("zygote wait", "notebook execution", "in tests", "teardown")
     return record["total"] - sum(record.get(k, 0.0) for k in named)
 
