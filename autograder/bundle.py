@@ -169,12 +169,14 @@ PY
     exit 1
 }}
 
-LIMITS="$("$PYTHON" -m autograder.container)" || fail "it could not keep student code from running as root"
+SANDBOX="${{AUTOGRADER_SANDBOX:-auto}}"
+LIMITS="$("$PYTHON" -m autograder.container --sandbox "$SANDBOX")" \
+    || fail "it could not keep student code from running as root"
 cd "$ROOT/source/course" || fail "its course folder is missing"
 # shellcheck disable=SC2086  # LIMITS is several flags
 "$PYTHON" -m autograder grade "$ROOT/submission" --assignment {shlex.quote(assignment.name)} \\
     --course-root "$ROOT/source/course" --format gradescope --output "$RESULTS" \\
-    --sandbox "${{AUTOGRADER_SANDBOX:-auto}}" --cache "$ROOT/source/cache" $LIMITS {flags} \\
+    --sandbox "$SANDBOX" --cache "$ROOT/source/cache" $LIMITS {flags} \\
     || fail "autograder grade exited with status $?"
 """
 

@@ -84,18 +84,23 @@ def resources(root: Path = Path("/")) -> Resources:
                      source)
 
 
-def root_blocker() -> str | None:
-    """Why student code would run as root here, or None: root, without bubblewrap, and
-    ``nobody`` cannot run this Python or reach the temporary folder."""
+def root_blocker(sandbox: str = "auto") -> str | None:
+    """Why student code would run as root here, or None: root, in process mode (``--sandbox
+    process``, or ``auto`` without bubblewrap), and ``nobody`` cannot run this Python or reach
+    the temporary folder."""
     from autograder.worker.sandbox import choose_mode, unprivileged_blocker
 
-    if os.geteuid() != 0 or choose_mode("auto") == "bwrap":
+    if os.geteuid() != 0 or choose_mode(sandbox) == "bwrap":
         return None
     return unprivileged_blocker(Path(tempfile.gettempdir()) / "autograder")
 
 
-def main() -> int:
-    blocker = root_blocker()
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m autograder.container", description=__doc__.split("\n\n")[0])
+    options.add_to_argparse(parser, (options.SANDBOX,))
+    blocker = root_blocker(parser.parse_args(argv).sandbox)
     if blocker:
         print(f"autograder.container: student code would run as root here ({blocker}): install Python where "
               "others can read it (the bundle's setup.sh does) and keep TMPDIR open to them", file=sys.stderr)

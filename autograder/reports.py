@@ -63,16 +63,16 @@ def to_csv(results: list[SubmissionResult], assignment: Assignment, columns: str
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 
 
-def markdown(text: str) -> str:
-    """Plain feedback as Markdown that shows it as written: the first line bold, a hard break per
-    line, every character that Markdown or HTML would read escaped (feedback quotes students' code,
-    names and error messages)."""
+def markdown(text: str, title: bool = True) -> str:
+    """Plain feedback as Markdown that shows it as written: a hard break per line, the first line
+    bold (with ``title``), every character that Markdown or HTML would read escaped (feedback
+    quotes students' code, names and error messages)."""
     lines = []
     for line in text.splitlines():
         body = line.lstrip(" ")
         escaped = _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(body, quote=False))
         lines.append("&nbsp;" * (len(line) - len(body)) + escaped)
-    if lines and lines[0]:
+    if title and lines and lines[0]:
         lines[0] = f"**{lines[0]}**"
     return "  \n".join(lines)
 
@@ -120,7 +120,7 @@ def to_gradescope(result: SubmissionResult, assignment: Assignment, visibility: 
     data = {
         "score": result.score,
         "execution_time": result.duration_s,
-        "output": markdown(result.error or ""),
+        "output": markdown(result.error or "", title=False),
         "output_format": "md",
         "stdout_visibility": "hidden",  # the grader's log is for instructors
         "extra_data": {"assignment": assignment.name, "status": result.status, "seed": result.seed,
