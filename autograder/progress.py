@@ -31,9 +31,13 @@ class Progress:
             self._bar = Bar(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TextColumn("graded,"),
                             TimeElapsedColumn(), TextColumn("{task.fields[rate]}/min, ETA"), TimeRemainingColumn(),
                             TextColumn("{task.fields[student]}", markup=False),
-                            console=Console(file=self.stream, highlight=False), transient=False)
+                            console=Console(file=self.stream, highlight=False), transient=False,
+                            # no refresh thread (grading forks its processes meanwhile), and sys.stdout and
+                            # sys.stderr left alone (the report is printed after it)
+                            auto_refresh=False, redirect_stdout=False, redirect_stderr=False)
             self._bar.start()
             self._task = self._bar.add_task("grading", total=self.total, rate="-", student="")
+            self._bar.refresh()
         return self
 
     def advance(self, student: str) -> None:
@@ -43,7 +47,7 @@ class Progress:
         elapsed = time.perf_counter() - self.started
         rate = self.done / elapsed * 60 if elapsed > 0 else 0.0
         if self._bar is not None:
-            self._bar.update(self._task, advance=1, rate=f"{rate:.1f}", student=printable(student))
+            self._bar.update(self._task, advance=1, rate=f"{rate:.1f}", student=printable(student), refresh=True)
         elif self.total > 1:
             eta = elapsed / self.done * (self.total - self.done)
             print(f"{self.done}/{self.total} graded, {elapsed:.0f}s elapsed, {rate:.1f}/min, ETA {eta:.0f}s "

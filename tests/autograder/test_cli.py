@@ -127,3 +127,13 @@ cli.main(["grade", {str(REPO / 'examples' / 'students')!r}, "--assignment", "pyt
 """
     subprocess.run([sys.executable, "-c", script], cwd=tmp_path, timeout=120, check=True)
     assert json.loads(seen.read_text()) == []
+
+
+@pytest.mark.parametrize("args, says", [
+    ([], "which assignment? pass --assignment NAME (one of policy_gradient, pytorch_vfa)"),
+    (["--assignment", "pytorch_vfa", "--visibility", "td0.run=soon"], "'soon' is not one of"),
+    (["--assignment", "pytorch_vfa", "--output", "/nonexistent/autograder.zip"], "no such folder /nonexistent"),
+])
+def test_a_bundle_asked_for_wrongly_is_a_usage_error(capsys, args, says):
+    assert main(["gradescope-bundle", "--course-root", str(REPO), *args]) == 2
+    assert says in capsys.readouterr().err

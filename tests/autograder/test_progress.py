@@ -6,6 +6,8 @@ import io
 import os
 import re
 import select
+import sys
+import threading
 
 from autograder.progress import Progress
 
@@ -30,10 +32,13 @@ def test_one_submission_shows_no_progress():
 
 def test_a_terminal_gets_a_live_bar_with_rate_and_eta():
     controller, terminal = os.openpty()
+    threads, stdout, stderr = threading.active_count(), sys.stdout, sys.stderr
     with os.fdopen(terminal, "w") as stream:
         with Progress(3, stream) as progress:
             for student in ("alice", "bob", "carol"):
                 progress.advance(student)
+            # no thread that a fork of the grading processes would copy mid-write; the report's streams untouched
+            assert (threading.active_count(), sys.stdout, sys.stderr) == (threads, stdout, stderr)
     shown = b""
     while select.select([controller], [], [], 0.5)[0]:
         try:
