@@ -18,6 +18,9 @@ Assignment(...)``; the rest are modules of its own, named in that declaration:
 * the reference, a package of the course named by ``reference``
   (``solutions.<name>``), which the known mistakes are variants of.
 
+It may also say when students see each check's result on Gradescope
+(``visibility``, Gradescope's four values; :data:`VISIBILITIES`).
+
 The engine imports none of these by a fixed name: it is handed an
 :class:`Assignment` and reads them through it.
 """
@@ -29,9 +32,13 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
+from typing import Callable, Mapping
 
 from autograder.worker.staging import WorkerCode
+
+#: when Gradescope shows a test's result to students (https://gradescope-autograders.readthedocs.io/en/latest/specs/,
+#: "Controlling Test Case Visibility"); instructors always see every test
+VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,19 @@ class Assignment:
     checks: str = "checks"  #: folder of the plug-in with the check files ``test_*.py``
     mistakes: str = "mistakes"  #: module of the plug-in with ``MISTAKES``
     feedback: str = "feedback"  #: module of the plug-in with ``DIAGNOSES`` and ``RESULT_FIELDS``
+    #: check name -> when students see it on Gradescope (declared as a dict; kept as sorted pairs, hashable)
+    visibility: Mapping[str, str] | tuple[tuple[str, str], ...] = ()
+    default_visibility: str = "visible"  #: of every check that ``visibility`` does not name
     folder: Path | None = field(default=None, compare=False)  #: the plug-in's folder
     package: str | None = field(default=None, compare=False)  #: the plug-in's package, ``assignments.<name>``
+
+    def __post_init__(self) -> None:
+        pairs = tuple(sorted(dict(self.visibility).items()))
+        for where, value in [("default_visibility", self.default_visibility), *pairs]:
+            if value not in VISIBILITIES:
+                raise ValueError(f"assignment {self.name!r}: visibility {value!r} of {where} is not one of "
+                                 f"Gradescope's: {', '.join(VISIBILITIES)}")
+        object.__setattr__(self, "visibility", pairs)  # frozen, and hashed (functools caches take assignments)
 
     # -- what the declaration names -------------------------------------------------------
 
@@ -73,6 +91,10 @@ class Assignment:
     @property
     def groups(self) -> tuple[str, ...]:
         return tuple(part.group for part in self.parts)
+
+    def visibility_of(self, check: str) -> str:
+        """When students see ``check`` on Gradescope: as declared, else the default."""
+        return dict(self.visibility).get(check, self.default_visibility)
 
     def part(self, group: str) -> Part:
         for part in self.parts:

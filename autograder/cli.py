@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 from autograder import options
 from autograder.course import find_course
 from autograder.options import UsageError
+from autograder.progress import Progress
 from autograder.worker.host import ZygoteHost
 from autograder.worker.sandbox import Limits, choose_mode, gpu_device_nodes
 
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("paths", nargs="+", metavar="PATH",
                        help="a notebook, a student's assignment folder, or a submitted/ folder")
     options.add_to_argparse(grade)
+    options.add_to_argparse(grade, options.REPORTS)
     grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                        help="submissions graded in parallel (default: the number of cores)")
     grade.add_argument("--dask", metavar="ADDRESS",
@@ -52,21 +53,29 @@ def build_parser() -> argparse.ArgumentParser:
                             "created if missing, the assignment recorded from the course's source/ if it "
                             "lacks it) and write autograded/<student>/ notebooks beside it, for "
                             "`nbgrader export` and `nbgrader generate_feedback`")
+    bundle = commands.add_parser("gradescope-bundle", help="build the autograder.zip to upload to Gradescope for "
+                                 "one assignment (see the README's Gradescope section)")
+    options.add_to_argparse(bundle, (options.ASSIGNMENT, options.COURSE_ROOT, options.VISIBILITY))
+    bundle.add_argument("--output", type=Path, default=Path("autograder.zip"),
+                        help="where to write the zip (default: autograder.zip)")
     return parser
 
 
-def _progress(done: int, total: int, started: float, student: str) -> None:
-    if total <= 1:
-        return
-    elapsed = time.perf_counter() - started
-    eta = elapsed / done * (total - done)
-    width = 30
-    bar = "#" * (width * done // total) + "-" * (width - width * done // total)
-    text = f"[{bar}] {done}/{total} graded, {elapsed:.0f}s elapsed, ETA {eta:.0f}s ({student})"
-    if sys.stderr.isatty():
-        print("\r" + text.ljust(100), end="" if done < total else "\n", file=sys.stderr, flush=True)
-    else:
-        print(text, file=sys.stderr, flush=True)
+def gradescope_bundle(args: argparse.Namespace) -> int:
+    """Build the bundle of one assignment (:mod:`autograder.bundle`)."""
+    from autograder import bundle, reports
+
+    course = find_course(args.course_root)
+    if not args.assignment:
+        raise UsageError(f"which assignment? pass {options.ASSIGNMENT.flag} NAME (one of {', '.join(course.names())})")
+    assignment = course.assignment(args.assignment)
+    reports.gradescope_visibility(assignment, args.visibility)  # refused here, not on Gradescope
+    if not args.output.parent.is_dir():
+        raise UsageError(f"--output {args.output}: no such folder {args.output.parent}")
+    names = bundle.build(assignment, args.output, args.visibility)
+    print(f"autograder: wrote {args.output} ({len(names)} files) for {assignment.name}: upload it as the "
+          "assignment's autograder on Gradescope", file=sys.stderr)
+    return 0
 
 
 def grade(args: argparse.Namespace) -> int:
@@ -126,9 +135,10 @@ def _grade(args, assignment, submissions, sandbox: str, limits: Limits, denied: 
     grading = Options(assignment, seed=args.seed, device=device, cell_timeout=args.timeout, sandbox=sandbox,
                       limits=limits, denied=denied,
                       reference_runs=reference_runs_file(args.cache, assignment))
+    visibility = reports.gradescope_visibility(assignment, args.visibility) if fmt == "gradescope" else {}
     jobs = cluster.describe() if cluster else f"{min(args.jobs, len(submissions))} job(s)"
     print(f"autograder: grading {len(submissions)} submission(s) of {assignment.name} on {device}, seed {args.seed}, "
-          f"{jobs}, sandbox: {sandbox}", file=sys.stderr)
+          f"{jobs}, sandbox: {sandbox}{_student_user(sandbox, host, assignment)}", file=sys.stderr)
     cache = None if args.no_cache else ResultCache(args.cache, assignment, {
         "seed": args.seed, "device": device, "timeout": args.timeout, "sandbox": sandbox,
         "memory": limits.memory_bytes, "course_root": str(assignment.course_root)})
@@ -137,22 +147,22 @@ def _grade(args, assignment, submissions, sandbox: str, limits: Limits, denied: 
     if len(todo) < len(submissions):
         print(f"autograder: {len(submissions) - len(todo)} submission(s) already graded in {args.cache}, "
               f"{len(todo)} to go", file=sys.stderr)
-    started = time.perf_counter()
     by_path = {str(s.path): s for s in todo}
     batch = cluster.grade(todo, grading) if cluster else grade_batch(todo, grading, args.jobs, host)
-    for count, result in enumerate(batch, start=1):
-        if cache:
-            cache.store(by_path[result.path], result)  # at once: a killed batch loses nothing finished
-        done[result.path] = result
-        _progress(count, len(todo), started, result.student)
+    with Progress(len(todo)) as progress:
+        for result in batch:
+            if cache:
+                cache.store(by_path[result.path], result)  # at once: a killed batch loses nothing finished
+            done[result.path] = result
+            progress.advance(result.student)
     results = [done[str(s.path)] for s in submissions]
     if args.gradebook:  # nbgrader's gradebook and autograded notebooks (autograder/gradebook.py)
         from autograder.gradebook import record_results
         record_results(results, args.gradebook, assignment)
     text = {
         "json": lambda: reports.to_json(results, assignment, device, args.seed, sandbox),
-        "csv": lambda: reports.to_csv(results, assignment),
-        "gradescope": lambda: reports.to_gradescope(results[0]),
+        "csv": lambda: reports.to_csv(results, assignment, args.csv_columns),
+        "gradescope": lambda: reports.to_gradescope(results[0], assignment, visibility),
         "table": lambda: reports.to_table(results, assignment, device, args.seed, sandbox, details=True),
     }[fmt]()
     if args.output:
@@ -160,6 +170,20 @@ def _grade(args, assignment, submissions, sandbox: str, limits: Limits, denied: 
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _student_user(sandbox: str, host: ZygoteHost | None, assignment) -> str:
+    """Process mode as root: whom student code runs as, and what of the answers that user can read."""
+    if sandbox != "process" or host is None or os.geteuid() != 0:
+        return ""
+    from autograder.worker.sandbox import UNPRIVILEGED_UID, readable_by, unprivileged_blocker
+
+    blocker = unprivileged_blocker(host.scratch_root)
+    if blocker:
+        return f" (student code runs as root: {blocker})"
+    exposed = readable_by(UNPRIVILEGED_UID, [str(assignment.checks_dir.parent), str(assignment.reference_folder())])
+    return " (student code runs as nobody" + (f", who can read {', '.join(exposed)}: make them root-only, "
+                                              "chmod -R go-rwx)" if exposed else ")")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     args = build_parser().parse_args(argv)
     try:
-        return grade(args)
+        return gradescope_bundle(args) if args.command == "gradescope-bundle" else grade(args)
     except UsageError as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)
         return USAGE_ERROR

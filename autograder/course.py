@@ -32,7 +32,9 @@ import ast
 import dataclasses
 import functools
 import importlib
+import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,7 +144,7 @@ def assignments_of(path: Path, course: Course) -> set[str]:
     if by_folder:
         return by_folder
     if path.is_file():
-        by_name = {name for name in names if path.name in course.assignment(name).notebooks}
+        by_name = {name for name in names if uploaded_as(path.name, course.assignment(name).notebooks)}
         if by_name:
             return by_name
         ids = grade_ids(path)  # the assignments whose source notebooks share the most cell ids with it
@@ -150,8 +152,8 @@ def assignments_of(path: Path, course: Course) -> set[str]:
                              .values()), default=0) for name in names}
         best = max(shared.values(), default=0)
         return {name for name, count in shared.items() if count == best > 0}
-    return {name for name in names if path.is_dir()
-            and any((path / notebook).is_file() for notebook in course.assignment(name).notebooks)}
+    files = [p.name for p in _entries(path) if p.is_file()]
+    return {name for name in names if any(uploaded_as(f, course.assignment(name).notebooks) for f in files)}
 
 
 def _named_folders(path: Path, names: list[str]) -> set[str]:
@@ -167,12 +169,37 @@ def _named_folders(path: Path, names: list[str]) -> set[str]:
     return found
 
 
+#: what a browser or a file manager appends to a second download or a copy: "name (1)", "name(2)", "name 2",
+#: "name - Copy", "name - Copy (2)", "name copy 3"
+_COPY_SUFFIX = re.compile(r"(?:\s*\(\d+\)|\s+\d+|\s+-\s+copy(?:\s*\(\d+\))?|\s+copy(?:\s+\d+)?)$", re.IGNORECASE)
+
+
+def uploaded_as(file_name: str, notebooks: Iterable[str]) -> str | None:
+    """Which of ``notebooks`` the file ``file_name`` is by its name: the name itself, or
+    that name as a browser renames a second download (``value_approximation (1).ipynb``)
+    or a file manager a copy, in any letter case."""
+    notebooks = list(notebooks)
+    if file_name in notebooks:
+        return file_name
+    path = Path(file_name)
+    if path.suffix.lower() != NOTEBOOK_SUFFIX:
+        return None
+    stem = _COPY_SUFFIX.sub("", path.stem).casefold()
+    return next((name for name in notebooks if Path(name).stem.casefold() == stem), None)
+
+
+def copy_order(file_name: str) -> tuple:
+    """Sorts copies of one notebook oldest first: ``x.ipynb``, ``x (1).ipynb``, ``x (2)``, …, ``x (10)``."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", file_name))
+
+
 def notebook_of(path: Path, assignment: Assignment) -> str | None:
     """Which of the assignment's notebooks the notebook file ``path`` is: by
-    its file name, else by the nbgrader ``grade_id`` s of its cells (those its
-    source notebooks define)."""
-    if path.name in assignment.notebooks:
-        return path.name
+    its file name (:func:`uploaded_as`), else by the nbgrader ``grade_id`` s of
+    its cells (those its source notebooks define)."""
+    by_name = uploaded_as(path.name, assignment.notebooks)
+    if by_name:
+        return by_name
     ids = grade_ids(path)
     overlaps = {notebook: len(ids & known) for notebook, known in _source_grade_ids(assignment.source_dir).items()
                 if notebook in assignment.notebooks}
@@ -193,11 +220,16 @@ def grade_ids(path: Path) -> frozenset[str]:
         return frozenset()
 
 
-def _folders(path: Path) -> list[Path]:
+def _entries(path: Path) -> list[Path]:
+    """What a folder holds, sorted; nothing if it is no folder or cannot be listed."""
     try:
-        return sorted(p for p in path.iterdir() if p.is_dir())
+        return sorted(path.iterdir()) if path.is_dir() else []
     except OSError:
         return []
+
+
+def _folders(path: Path) -> list[Path]:
+    return [p for p in _entries(path) if p.is_dir()]
 
 
 @functools.cache

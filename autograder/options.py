@@ -29,6 +29,7 @@ class Option:
     type: Callable[[str], Any] | None = None
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
+    action: str | None = None  #: argparse's (``append``: the option may be given several times)
     pytest_flag: str | None = None  #: the spelling under pytest, where ``flag`` is taken there
 
     @property
@@ -39,7 +40,7 @@ class Option:
     def kwargs(self, dest: str | None = None) -> dict:
         """What argparse and pytest's parser both take."""
         kwargs: dict[str, Any] = {"dest": dest or self.dest, "default": self.default, "help": self.help}
-        for key in ("type", "choices", "metavar"):
+        for key in ("type", "choices", "metavar", "action"):
             if getattr(self, key) is not None:
                 kwargs[key] = getattr(self, key)
         return kwargs
@@ -71,6 +72,38 @@ MEMORY_LIMIT = Option("memory_limit", "--memory-limit", "memory limit of each st
 
 #: what both the command line and the checks' pytest plugin take
 GRADING = (ASSIGNMENT, COURSE_ROOT, SEED, DEVICE, TIMEOUT, SANDBOX, MEMORY_LIMIT)
+
+# --- reports: options of ``autograder grade`` alone ---------------------------------------
+
+CSV_COLUMN_CHOICES = ("groups", "checks")
+CSV_COLUMNS = Option("csv_columns", "--csv-columns", "the score columns of --format csv after student and score: "
+                     "groups (one per part, the default) or checks (one per check, named <group>.<check>, for "
+                     "importing grades per question)", default="groups", choices=CSV_COLUMN_CHOICES)
+VISIBILITY = Option("visibility", "--visibility", "with --format gradescope: when students see a check, "
+                    "overriding the assignment's declaration: CHECK=WHEN for one check, or WHEN for all, where "
+                    "WHEN is visible, after_due_date, after_published or hidden; may be repeated (the last one for "
+                    "a check wins)", action="append", metavar="[CHECK=]WHEN")
+
+#: what ``autograder grade`` adds to GRADING for its reports
+REPORTS = (CSV_COLUMNS, VISIBILITY)
+
+
+def visibility_overrides(given: list[str] | None, checks: list[str], allowed: tuple[str, ...]) -> dict[str, str]:
+    """``--visibility`` values as check -> when; a bare ``WHEN`` applies to every check, in order given.
+
+    Raises:
+        UsageError: an unknown check or value (the message lists the choices).
+    """
+    found: dict[str, str] = {}
+    for item in given or []:
+        name, sep, when = item.rpartition("=")
+        if when not in allowed:
+            raise UsageError(f"{VISIBILITY.flag} {item!r}: {when!r} is not one of {', '.join(allowed)}")
+        if sep and name not in checks:
+            raise UsageError(f"{VISIBILITY.flag} {item!r}: the assignment has no check {name!r} (its checks: "
+                             f"{', '.join(checks)})")
+        found.update({name: when} if sep else dict.fromkeys(checks, when))
+    return found
 
 
 def add_to_argparse(parser: argparse.ArgumentParser, options: tuple[Option, ...] = GRADING) -> None:

@@ -20,7 +20,7 @@ import nbformat
 
 from autograder import feedback, nbfile
 from autograder.assignment import Assignment
-from autograder.course import notebook_of
+from autograder.course import copy_order, notebook_of, uploaded_as
 from autograder.notebooks import EXPERIMENT, EXPERIMENT_ID_PREFIX, TEST, classify_cells, source_notebook
 
 NOT_FOUND = "{notebook} was not found in {folder}: its parts score 0. Submit it under exactly that name."
@@ -45,6 +45,7 @@ NO_MEMORY = ("{notebook} needed more memory to read than the grader had: its par
 OS_ERROR = ("{notebook} in {folder} could not be opened ({reason}): its parts score 0. Check that the file can be "
             "read and submit it again.")
 #: not the student's doing: the submission's status is ``error`` (see ``LoadedNotebook.internal``)
+RENAMED = "{file} was graded as {notebook}."
 INTERNAL = ("{notebook} could not be loaded because the grader failed ({error}): its parts were not graded. This "
             "is not your mistake: tell your instructor.")
 
@@ -150,6 +151,8 @@ def load_notebook(name: str, path: Path | None, assignment: Assignment, folder: 
     if path is None:
         loaded.error = NOT_FOUND.format(notebook=name, folder="the submission")
         return loaded
+    if path.name != name and uploaded_as(path.name, [name]) == name:  # "value_approximation (1).ipynb"
+        loaded.notes.append(RENAMED.format(file=path.name, notebook=name))
     try:
         read = nbfile.read_notebook(path, folder or path.parent)
         _choose_cells(loaded, read, assignment)
@@ -221,12 +224,27 @@ def find_submissions(paths: list[Path], assignment: Assignment, others: Collecti
 
 
 def _is_student_folder(path: Path, assignment: Assignment) -> bool:
-    return path.name == assignment.name or any((path / name).exists() for name in assignment.notebooks)
+    return path.name == assignment.name or bool(notebook_files(path, assignment))
+
+
+def notebook_files(folder: Path, assignment: Assignment) -> dict[str, Path]:
+    """The assignment's notebooks in ``folder``: each under its own name, else as a browser or file
+    manager renamed it (``value_approximation (1).ipynb``; of several copies, the latest)."""
+    found = {name: folder / name for name in assignment.notebooks if (folder / name).exists()}
+    try:
+        entries = sorted((p.name for p in folder.iterdir()), key=copy_order)
+    except OSError:
+        return found
+    copies: dict[str, Path] = {}
+    for entry in entries:
+        name = uploaded_as(entry, assignment.notebooks)
+        if name is not None and name not in found:
+            copies[name] = folder / entry  # sorted oldest first: the last one stays
+    return found | copies
 
 
 def _student_folder(folder: Path, assignment: Assignment) -> Submission:
-    notebooks = {name: folder / name for name in assignment.notebooks if (folder / name).exists()}
-    return Submission(_student_of(folder, assignment), folder, notebooks)
+    return Submission(_student_of(folder, assignment), folder, notebook_files(folder, assignment))
 
 
 def _student_of(folder: Path, assignment: Assignment) -> str:

@@ -22,4 +22,8 @@ ASSIGNMENT = Assignment(
         Part(6, "baird", "Baird's counterexample", "value_approximation.ipynb"),
     ),
     reference="solutions.pytorch_vfa",
+    # On Gradescope, the whole runs show after the due date: their feedback prints the reference's run
+    # (its weights after the spec's seeded draws), which resubmitting could be fitted to; every other
+    # check names its mistake at once. Students see no total before then (Gradescope hides it).
+    visibility={"td0.run": "after_due_date", "q.run_sarsa": "after_due_date", "baird.run_td": "after_due_date"},
 )

@@ -49,8 +49,10 @@ def worker_config(code: WorkerCode, mode: str, limits: Limits, stage: Path, scra
     privileges, the probes to load, what student code may not read
     (``denied``, the grader's files; ``allowed``, what the sandbox shows)."""
     bwrap = mode == "bwrap"
+    # as root, workers drop to nobody: in bwrap always; in process mode where nobody can run them (the host asks)
     return {"limits": asdict(limits), "scratch_root": "/tmp" if bwrap else scratch_root,
-            "drop_to_uid": UNPRIVILEGED_UID if bwrap else None, "private_tmp": bwrap, "namespaces": bwrap,
+            "drop_to_uid": UNPRIVILEGED_UID if bwrap or os.geteuid() == 0 else None,
+            "drop_only_if_usable": not bwrap, "private_tmp": bwrap, "namespaces": bwrap,
             "tmp_binds": readable_paths_under_tmp(stage) if bwrap else [],
             "gpu": bool(gpu_device_nodes()), "gpu_groups": gpu_groups(),
             "probes": code.probes, "reference": code.reference,
@@ -66,7 +68,8 @@ class ZygoteHost:
 
     ``isolated`` (known once it is ready): each zygote it forks gets namespaces
     of its own. In bwrap mode a host that cannot give them must serve a single
-    submission (:attr:`shareable` is False).
+    submission (:attr:`shareable` is False). ``unprivileged`` (known then too):
+    its workers drop root to ``nobody`` (see :mod:`autograder.worker.sandbox`).
 
     ``code``: the assignment's probes, which its workers load, and what they
     must not see. The host runs from a copy of the worker code and the probes
@@ -81,6 +84,7 @@ class ZygoteHost:
         # SEQPACKET keeps each control message whole (a fork request, a kill, a pid)
         self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._tmp = tempfile.TemporaryDirectory(prefix="autograder-")
+        self.scratch_root = self._tmp.name  #: process mode: where the submissions' scratch folders are made
         stage = staging.stage(Path(self._tmp.name) / "stage", code)
         config = worker_config(code, self.mode, limits, stage, scratch_root=self._tmp.name)
         command = staging.boot_command(stage, "autograder.worker.zygote", str(theirs.fileno()), json.dumps(config))
@@ -94,7 +98,7 @@ class ZygoteHost:
         theirs.close()
         self._start_timeout = start_timeout
         self._ready = False
-        self.isolated = False
+        self.isolated = self.unprivileged = False
 
     def wait_ready(self) -> None:
         if self._ready:
@@ -109,7 +113,7 @@ class ZygoteHost:
             self._log.seek(0)
             raise WorkerDied(f"the worker host ({self.mode} mode) did not start: "
                              f"{self._log.read()[-2000:].decode(errors='replace')}")
-        self._ready, self.isolated = True, "isolated" in ready
+        self._ready, self.isolated, self.unprivileged = True, "isolated" in ready, "unprivileged" in ready
 
     @property
     def shareable(self) -> bool:

@@ -20,14 +20,17 @@ its PID namespace, so no process of the submission survives it. (Where that
 nesting is not allowed, each submission gets a host, and a bubblewrap sandbox,
 of its own.)
 
-``process`` mode (no bubblewrap): workers run as the grading user (they do not
-drop root: the Python installation may not be readable by anyone else), with
-resource limits (RLIMIT_NPROC does not bind root) in their own session, and are
-killed by process group; the daemons they leave are killed after each cell and
-with the submission (the worker and the zygote are subreapers). But they can
-read whatever the grading user can read and reach the network: the worker's
-guard (``guard.Guard``) refuses the plain Python ways of doing so, not a
-program they start, nor code that disables the guard. The README says so.
+``process`` mode (no bubblewrap): workers run with resource limits in their
+own session, and are killed by process group; the daemons they leave are
+killed after each cell and with the submission (the worker and the zygote are
+subreapers). Graded as root (a Gradescope container), workers drop to
+``nobody`` where it can run them: read this Python's installation and reach the
+scratch folder (:func:`unprivileged_blocker`, which the host asks before its
+first zygote); else they stay root. Either way they can read whatever their
+user can read and reach the network: the worker's guard (``guard.Guard``)
+refuses the plain Python ways of doing so, not a program they start, nor code
+that disables the guard. Only file permissions keep ``nobody`` out of the
+course (the Gradescope bundle makes it root-only). The README says so.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import glob
+import json
 import os
 import shutil
 import stat
@@ -42,6 +46,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 UNPRIVILEGED_UID = 65534  # nobody: a worker started as root drops to it
 
@@ -109,13 +114,62 @@ def choose_mode(requested: str = "auto") -> str:
     return requested
 
 
+def python_paths() -> set[Path]:
+    """This Python's installation: its prefixes, site-packages and the folder of its executable."""
+    paths = {Path(sys.base_prefix), Path(sys.prefix), Path(sys.executable).resolve().parent}
+    return paths | {Path(p).resolve() for p in sys.path if p and Path(p).is_dir() and "site-packages" in p}
+
+
 def readable_paths(stage: str | Path) -> list[Path]:
     """What the sandbox shows, read-only: Python, its site-packages and the
     staged code of the workers."""
-    paths = {Path(sys.base_prefix), Path(sys.prefix), Path(stage).resolve()}
-    paths |= {Path(p).resolve() for p in sys.path if p and Path(p).is_dir() and "site-packages" in p}
-    paths.add(Path(sys.executable).resolve().parent)
-    return sorted(paths)
+    return sorted(python_paths() | {Path(stage).resolve()})
+
+
+def as_user(uid: int, probe: Callable[[], Any]) -> Any:
+    """What ``probe()`` returns (JSON data) when run as ``uid``, in a throwaway child of this
+    root process; None if it failed."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            with os.fdopen(write, "w") as pipe:
+                json.dump(probe(), pipe)
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def unprivileged_blocker(scratch_root: str | Path, uid: int = UNPRIVILEGED_UID) -> str | None:
+    """Why ``uid`` could not run a worker of this root process in process mode, or None: it
+    must read this Python's installation and its site-packages (a worker imports lazily), and
+    reach ``scratch_root``, where its own scratch folder is made. The caller must be root."""
+    needed = [(str(p), os.R_OK | os.X_OK) for p in sorted(python_paths())]
+    needed += [(os.__file__, os.R_OK), (str(Path(scratch_root).resolve().parent), os.X_OK)]
+
+    def probe() -> list[str]:
+        return [path for path, mode in needed if not os.access(path, mode)]
+
+    refused = as_user(uid, probe)
+    if refused is None:
+        return f"uid {uid} could not be tried here"
+    return f"uid {uid} cannot read or enter {', '.join(refused)}" if refused else None
+
+
+def readable_by(uid: int, paths: list[str]) -> list[str]:
+    """The ``paths`` that ``uid`` can read (the caller must be root)."""
+    return as_user(uid, lambda: [p for p in paths if os.access(p, os.R_OK)]) or []
 
 
 def readable_paths_under_tmp(stage: str | Path) -> list[str]:

@@ -238,12 +238,32 @@ def _zygote_main(fd: int, config: dict, in_namespaces: bool) -> None:
             die_with_parent()
             config = {**config, "scratch_root": tempfile.mkdtemp(prefix="submission-", dir=config["scratch_root"]),
                       "remove_scratch": True}
+            if _drops_root(config):  # each worker's scratch folder, nobody's own, is made in it
+                os.chmod(config["scratch_root"], 0o711)
         serve_workers(socket.socket(fileno=fd), config)
     finally:
         os._exit(0)
 
 
 # --- the host: one grading process ------------------------------------------------------------
+
+
+def _drops_root(config: dict) -> bool:
+    return config.get("drop_to_uid") is not None and os.geteuid() == 0
+
+
+def decide_unprivileged(config: dict) -> None:
+    """Process mode as root: whether workers drop to ``nobody`` (only where it can run them:
+    :func:`autograder.worker.sandbox.unprivileged_blocker`); if so, open the host's scratch
+    folder to it (search only: it holds the staged code and the submissions' folders)."""
+    from autograder.worker.sandbox import unprivileged_blocker
+
+    if not config.get("drop_only_if_usable") or not _drops_root(config):
+        return
+    if unprivileged_blocker(config["scratch_root"], config["drop_to_uid"]) is None:
+        os.chmod(config["scratch_root"], 0o711)
+    else:
+        config["drop_to_uid"] = None
 
 
 def namespaces_work(config: dict) -> bool:
@@ -316,9 +336,12 @@ def main(argv: list[str]) -> None:
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != os.getcwd()]
     if config.get("namespaces"):
         config["namespaces"] = namespaces_work(config)
+    decide_unprivileged(config)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     become_subreaper()  # a zygote's intermediate parent exits at once: the zygote stays the host's
     control = socket.socket(fileno=control_fd)
-    control.sendall(b"ready isolated\n" if config.get("namespaces") else b"ready\n")
+    words = ["ready", *(["isolated"] if config.get("namespaces") else []), *(["unprivileged"] if _drops_root(config)
+                                                                            else [])]
+    control.sendall(" ".join(words).encode() + b"\n")
     serve_zygotes(control, config)
 

@@ -14,6 +14,7 @@ import torch
 from autograder.checks.registry import all_checks
 from autograder.cli import main
 from tests.autograder.conftest import TENSORS_OK, grade_json, write_notebook
+from tests.autograder.test_reports import validate
 from tests.course import COURSE, PYTORCH_VFA, REPO
 
 
@@ -71,14 +72,31 @@ def test_csv_has_one_row_per_student(capsys, one_student):
     assert rows[1] == ["dana", "15", "15", "0", "0", "0", "0", "0"]
 
 
+def test_csv_has_a_column_per_check_when_asked(capsys, one_student):
+    assert main(["grade", str(one_student), "--format", "csv", "--csv-columns", "checks", "--jobs", "1"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["student", "score", *(meta.name for meta, _ in all_checks(PYTORCH_VFA))]
+    scores = dict(zip(*rows))
+    assert scores["tensors.from_data"] == "3" and scores["td0.update"] == "0" and scores["score"] == "15"
+
+
 def test_gradescope_results_follow_the_published_schema(capsys, one_student, tmp_path):
     out = tmp_path / "results.json"
-    assert main(["grade", str(one_student), "--format", "gradescope", "--output", str(out), "--jobs", "1"]) == 0
-    data = json.loads(out.read_text())
+    assert main(["grade", str(one_student), "--format", "gradescope", "--output", str(out), "--jobs", "1",
+                 "--visibility", "td0.update=hidden", "--visibility", "td0.run=visible"]) == 0
+    data = validate(out.read_text())
     assert data["score"] == 15.0 and isinstance(data["execution_time"], float)
-    test = data["tests"][0]
-    assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+    tests = {t["name"]: t for t in data["tests"]}
+    assert tests["td0.update"]["tags"] == ["missing"] and tests["tensors.column"]["tags"] == []
+    assert tests["td0.update"]["visibility"] == "hidden" and tests["td0.run"]["visibility"] == "visible"
+    assert tests["q.run_sarsa"]["visibility"] == "after_due_date"  # as the plug-in declares
     assert {t["status"] for t in data["tests"]} == {"passed", "failed"}
+
+
+def test_a_wrong_visibility_is_refused_before_grading(capsys, one_student):
+    assert main(["grade", str(one_student), "--format", "gradescope", "--visibility", "td0.updat=hidden"]) == 2
+    err = capsys.readouterr().err
+    assert "no check 'td0.updat'" in err and "grading" not in err
 
 
 def test_gradescope_takes_one_submission_only(capsys, one_student):
@@ -109,3 +127,13 @@ cli.main(["grade", {str(REPO / 'examples' / 'students')!r}, "--assignment", "pyt
 """
     subprocess.run([sys.executable, "-c", script], cwd=tmp_path, timeout=120, check=True)
     assert json.loads(seen.read_text()) == []
+
+
+@pytest.mark.parametrize("args, says", [
+    ([], "which assignment? pass --assignment NAME (one of policy_gradient, pytorch_vfa)"),
+    (["--assignment", "pytorch_vfa", "--visibility", "td0.run=soon"], "'soon' is not one of"),
+    (["--assignment", "pytorch_vfa", "--output", "/nonexistent/autograder.zip"], "no such folder /nonexistent"),
+])
+def test_a_bundle_asked_for_wrongly_is_a_usage_error(capsys, args, says):
+    assert main(["gradescope-bundle", "--course-root", str(REPO), *args]) == 2
+    assert says in capsys.readouterr().err

@@ -30,6 +30,7 @@ from autograder.cluster import client as cluster_client  # noqa: E402
 from autograder.worker.sandbox import bwrap_available  # noqa: E402
 from scripts.build_submissions import build, read_edits  # noqa: E402
 from tests.course import FIXTURES, PYTORCH_VFA, REPO  # noqa: E402
+from tests.unprivileged import AS_NOBODY, NOBODY, where_nobody_sees_python  # noqa: E402
 
 ASSIGNMENT = PYTORCH_VFA.name
 MISTAKES = ("wrong-dtype", "copy-not-view", "wrong-shape")  #: fixtures of pytorch_basics.ipynb
@@ -272,40 +273,9 @@ def test_a_worker_without_bubblewrap_refuses_rather_than_grade_with_less(tree, t
 
 # --- a worker that is not root -------------------------------------------------------------------------
 
-NOBODY = 65534
-AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 #: what a worker as nobody must be able to do: start this Python again (its nanny and its grading process do)
 SPAWNS = ("import subprocess, sys; "
           "subprocess.run([sys.executable, '-c', 'import autograder.cluster.child, distributed'], check=True)")
-
-
-def _hidden_above(path: Path) -> Path | None:
-    """The closest folder above ``path`` that others cannot enter (a Python under /root, say)."""
-    for parent in reversed(path.parents):
-        if parent != Path("/") and not parent.stat().st_mode & 0o001:
-            return parent
-    return None
-
-
-def as_nobody(command: list[str], scratch: Path) -> list[str] | None:
-    """``command`` run as nobody; where this Python lies in a folder nobody cannot enter, in a mount namespace
-    of its own whose copy of that folder shows this Python only (nothing changes outside it). None: neither
-    works here."""
-    if subprocess.run([*AS_NOBODY, sys.executable, "-c", SPAWNS], capture_output=True, timeout=120).returncode == 0:
-        return [*AS_NOBODY, *command]
-    base = Path(sys.base_prefix).resolve()
-    hidden = _hidden_above(base)
-    if hidden is None or not shutil.which("unshare"):
-        return None
-    shown = hidden / base.relative_to(hidden).parts[0]  # e.g. /root/.pyenv
-    keep = scratch / "shown"
-    keep.mkdir()
-    script = (f"mount --bind {shown} {keep} && mount -t tmpfs -o mode=0755 tmpfs {hidden} && mkdir -p {shown} && "
-              f"mount --bind {keep} {shown} && exec \"$@\"")
-    wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *AS_NOBODY]
-    if subprocess.run([*wrapped, sys.executable, "-c", SPAWNS], capture_output=True, timeout=120).returncode != 0:
-        return None
-    return [*wrapped, *command]
 
 
 @pytest.mark.timeout(300)
@@ -318,9 +288,10 @@ def test_a_worker_that_is_not_root_grades_in_its_sandbox(reference, tree, tmp_pa
     own = build_tree(tmp_path / "submitted", (), right=("correct",))
     with distributed.LocalCluster(n_workers=0, dashboard_address=":0", scheduler_kwargs={"allowed_failures": 0}) \
             as local, distributed.Client(local, set_as_default=False) as client:
-        command = as_nobody([sys.executable, "-m", "distributed.cli.dask_worker", local.scheduler_address,
-                             "--nworkers", "1", "--nthreads", "1", "--local-directory", str(home / "dask"),
-                             "--no-dashboard"], tmp_path)
+        prefix = where_nobody_sees_python(tmp_path, SPAWNS)
+        command = None if prefix is None else [
+            *prefix, *AS_NOBODY, sys.executable, "-m", "distributed.cli.dask_worker", local.scheduler_address,
+            "--nworkers", "1", "--nthreads", "1", "--local-directory", str(home / "dask"), "--no-dashboard"]
         if command is None:
             pytest.skip(f"uid {NOBODY} cannot start this Python ({sys.executable}) here, even in a mount namespace")
         worker = subprocess.Popen(command, env={**os.environ, "HOME": str(home), "TMPDIR": str(home)}, cwd=home,
