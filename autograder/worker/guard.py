@@ -36,6 +36,7 @@ DAEMON_WAIT_S = 2.0  #: for a killed daemon to die
 _REPORT_LIKE = re.compile(r'"(?:max_score|submissions)"\s*:')  # text shaped like a grade report
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _MISSING = object()
+_CODE_ATTRIBUTES = ("__code__", "__defaults__", "__kwdefaults__")  #: what makes a function do what it does
 _PATH_WORD = re.compile(r"/[^\s'\";|&<>()`$]*")  # an absolute path in a command line
 _SOUGHT = ("solutions", ".ipynb", "submitted")  # in a path searched or a program's arguments: looking for answers
 ENGINE = "autograder"  #: the engine's package; of it, only ``autograder.worker`` belongs in a worker
@@ -117,9 +118,13 @@ class Integrity:
         probe_classes = [v for v in vars(probes).values() if isinstance(v, type) and v.__module__ == probes.__name__]
         for owner in (torch.Tensor, torch.nn.Module, *probe_classes):
             self._saved.append((f"{owner.__module__}.{owner.__qualname__}", owner, dict(vars(owner)), True))
-        self._code = {f: (f.__code__, f.__defaults__, f.__kwdefaults__)
-                      for module in grader for f in vars(module).values()
-                      if isinstance(f, types.FunctionType) and f.__module__ == module.__name__}
+        self._functions = [f for module in grader for f in vars(module).values()
+                           if isinstance(f, types.FunctionType) and f.__module__ == module.__name__]
+        #: each function's code, defaults and keyword defaults, one list per attribute (tested in C)
+        self._code = {attribute: [getattr(f, attribute) for f in self._functions] for attribute in _CODE_ATTRIBUTES}
+        #: whether some function's code or defaults were set since the last :meth:`restore`: the audit hook
+        #: (:meth:`Guard._hook`) sees every such assignment, whoever makes it and whenever
+        self.code_touched = False
 
     def restore(self) -> list[str]:
         """What was patched since the start (named), each put back."""
@@ -139,10 +144,14 @@ class Integrity:
                 if any(key in vars(base) for base in owner.__mro__[1:]):  # shadows what it inherits
                     found.append(f"added `{label}.{key}`")
                     delattr(owner, key)
-        for function, (code, defaults, kwdefaults) in self._code.items():
-            if (function.__code__, function.__defaults__, function.__kwdefaults__) != (code, defaults, kwdefaults):
+        if not self.code_touched:  # reading a function's __code__ is audited: ~1.5 us each, hundreds a probe
+            return found
+        for i, function in enumerate(self._functions):
+            if any(getattr(function, attribute) is not saved[i] for attribute, saved in self._code.items()):
                 found.append(f"replaced the code of `{function.__module__}.{function.__qualname__}`")
-                function.__code__, function.__defaults__, function.__kwdefaults__ = code, defaults, kwdefaults
+                for attribute, saved in self._code.items():
+                    setattr(function, attribute, saved[i])
+        self.code_touched = False
         return found
 
 
@@ -239,6 +248,8 @@ class Guard:
     # -- the audit hook ----------------------------------------------------------------------
 
     def _hook(self, event: str, args: tuple) -> None:
+        if event == "object.__setattr__" and len(args) > 1 and args[1] in _CODE_ATTRIBUTES:
+            self._integrity.code_touched = True  # a function's code replaced: restore() looks, and puts it back
         if not self.active or self._busy:
             return
         handler = self._HANDLERS.get(event)

@@ -70,6 +70,8 @@ CAUGHT = {
     "from autograder.worker import api\napi.run = None": (None, "patched `autograder.worker.api.run`"),
     "import assignments.pytorch_vfa.probes as probes\nprobes.flat_view.__code__ = probes.select_device.__code__":
         (None, "replaced the code of `assignments.pytorch_vfa.probes.flat_view`"),
+    "import assignments.pytorch_vfa.probes as probes\nprobes.flat_view.__defaults__ = ('meta',)":
+        (None, "replaced the code of `assignments.pytorch_vfa.probes.flat_view`"),
     ("import os, time\nchild = os.fork()\nif child == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
      "        time.sleep(60)\n    os._exit(0)\nos.waitpid(child, 0)\ntime.sleep(0.3)"): (None, "left a process running"),
     ("import subprocess, time\nsubprocess.Popen(['sleep', '60'], start_new_session=True)\ntime.sleep(0.3)"):
