@@ -27,6 +27,7 @@ _DTYPES = {
         torch.complex64, torch.complex128,
     )
 }
+_ITEMSIZE = {dtype: dtype.itemsize for dtype in _DTYPES.values()}
 
 
 class WireError(ValueError):
@@ -160,10 +161,9 @@ def _decode_tensor(obj: dict) -> torch.Tensor | dict:
         values = torch.empty(shape, dtype=dtype, device="meta")
     else:
         raw = base64.b64decode(obj["data"], validate=True)
-        itemsize = torch.empty((), dtype=dtype).element_size()
-        if len(raw) != numel * itemsize:
+        if len(raw) != numel * _ITEMSIZE[dtype]:
             raise WireError("tensor data does not match its shape and dtype")
-        values = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape) if numel else torch.empty(shape, dtype=dtype)
+        values = torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape) if numel else torch.empty(shape, dtype=dtype)
     return WireTensor(values, device=device, **info)
 
 
