@@ -125,9 +125,15 @@ def test_pages_are_written_one_per_student_under_safe_names(report, tmp_path):
                         written[HOSTILE].name)  # its safe characters, cut short, and a hash of the whole id
 
 
+def test_ids_alike_but_for_case_get_the_hash_of_the_whole_id():
+    names = page_names(["alice", "Alice"])
+    assert names["alice"] == "alice.html" and re.fullmatch(r"Alice-[0-9a-f]{8}\.html", names["Alice"])
+
+
 @pytest.mark.parametrize("students", [
     ["../../etc/passwd", "..", ".", "", "a/b", "a\\b", "CON", "nul", "x" * 300, "émile", "a b", "-rf"],
     ["alice", "Alice", "ALICE"],  # one page each on a disk that ignores case
+    ["dana", "Dana", "dana-" + "0" * 8],  # an id that spells a name with a hash: numbered
     ["bob", "bob/", "bob-" + "0" * 8],
 ])
 def test_file_names_from_student_ids_are_safe_and_unique(students):
@@ -159,10 +165,12 @@ def test_the_class_summary_counts_what_the_report_holds(report):
 
 def test_diagnoses_are_ranked_by_students_hit_not_by_checks():
     report = class_report()
-    for student in ("carol", "dan"):
+    for student in ("carol", "dan"):  # two more students with the double step
         report["submissions"].append({**report["submissions"][1], "student": student})
-    codes = [(h.code, h.students) for h in summarize(report, PYTORCH_VFA).codes]
-    assert codes[:2] == [("double-step", 3), ("no-divergence", 3)]
+    eve = report["submissions"][2]  # and one with a code in several checks
+    eve["checks"] = [{**c, "diagnosis": "wrong-device", "diagnoses": ["wrong-device"]} for c in eve["checks"] * 2]
+    codes = [(h.code, h.students, sum(n for _, n in h.checks)) for h in summarize(report, PYTORCH_VFA).codes]
+    assert codes[:3] == [("double-step", 3, 3), ("no-divergence", 3, 3), ("wrong-device", 1, 6)]
 
 
 def test_the_class_page_shows_distributions_rates_diagnoses_and_who_to_look_at(report):
@@ -180,6 +188,7 @@ def test_the_class_page_shows_distributions_rates_diagnoses_and_who_to_look_at(r
     assert code_spans(line).startswith("Views against copies: <code>view</code>, <code>torch.from_numpy</code>")
     assert code_spans("a `<b>` and `x") == "a `&lt;b&gt;` and `x"  # an unmatched backtick: all text
     assert code_spans("`<i>`") == "<code>&lt;i&gt;</code>"
+    assert code_spans("<b>x</b> `y`") == "&lt;b&gt;x&lt;/b&gt; <code>y</code>"
 
 
 def test_the_text_summary_shows_control_characters_instead_of_obeying_them(report):
