@@ -2,8 +2,8 @@
 plots, and takes a screenshot.
 
 No Python dependency: Chromium's command line does it all. ``--dump-dom`` prints the DOM after the page's
-scripts ran; a copy of the page gets a few lines of script that write, for every image, the size it decoded to
-and the size it was laid out at into the DOM. ``--screenshot`` takes the original page. The pages themselves
+scripts ran; a copy of the page gets a few lines of script that write, for every image, the size it decoded to,
+the size it was laid out at and what its pixels hold into the DOM. ``--screenshot`` takes the original page. The pages themselves
 carry no script. A machine without Chromium (Debian's ``chromium``, installed by .ci/run) skips this, saying
 so; so does one where it cannot start headless.
 """
@@ -29,13 +29,29 @@ from tests.course import PYTORCH_VFA
 BROWSER_S = 120  #: a bound on every browser run
 WINDOW = (1000, 3000)
 
-#: writes what the browser made of every image into the DOM, once everything has loaded
+#: writes what the browser made of every image into the DOM, once everything has loaded: its decoded and laid
+#: out sizes, and of its pixels (drawn on a canvas) the share that is opaque (a PNG cut short decodes to its
+#: header's size, the rest transparent) and whether any is dark (lines, text)
 PROBE = """<script>
 window.addEventListener("load", () => {
   const images = [...document.images].map(img => {
     const box = img.getBoundingClientRect();
+    const canvas = document.createElement("canvas");
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    let opaque = 0, dark = 0;
+    if (canvas.width && canvas.height) {
+      const context = canvas.getContext("2d");
+      context.drawImage(img, 0, 0);
+      const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+      for (let i = 0; i < pixels.length; i += 4) {
+        if (pixels[i + 3] === 255) opaque++;
+        if (pixels[i + 3] > 0 && pixels[i] + pixels[i + 1] + pixels[i + 2] < 300) dark++;
+      }
+      opaque /= canvas.width * canvas.height;
+    }
     return {alt: img.alt, natural: [img.naturalWidth, img.naturalHeight], shown: [box.width, box.height],
-            complete: img.complete};
+            complete: img.complete, opaque: opaque, dark: dark};
   });
   const out = document.createElement("pre");
   out.id = "probe";
@@ -107,6 +123,7 @@ def test_a_page_loads_in_chromium_with_its_plots_shown_and_nothing_fetched(chrom
     assert [image["alt"] for image in seen["images"]] == alts
     for image in seen["images"]:
         assert image["complete"] and min(image["natural"]) > 0 and min(image["shown"]) > 0, image
+        assert image["opaque"] > 0.99 and image["dark"] > 100, image  # decoded whole, with something drawn
 
     shot = tmp_path / f"{which}.png"
     process = run_browser(chromium, tmp_path / "profile-shot", f"--screenshot={shot}", page.as_uri())
