@@ -12,6 +12,7 @@ feedback are text, never markup. File names made from student ids go through
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,8 @@ class Image:
         return cls(plots.data_uri(png), title, width, height)
 
 
-def _environment() -> Environment:
+@functools.cache
+def _environment() -> Environment:  # one for all pages: each template is compiled once
     environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                               trim_blocks=True, lstrip_blocks=True)
     environment.filters["code_spans"] = code_spans
