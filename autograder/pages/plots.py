@@ -64,6 +64,8 @@ def series_png(plot: dict) -> bytes:
     for i, line in enumerate(plot.get("vlines", [])):
         ax.axvline(line["x"], color=f"C{(i + 3) % 10}", linestyle="-.", linewidth=1.2, label=line["label"])
     _scale(ax, plot)
+    if all(isinstance(x, int) for curve in plot["curves"] for x in curve["x"]):  # steps, episodes, states
+        ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_title(plot["title"], fontsize=10)
     ax.set_xlabel(plot["x_label"])
     ax.set_ylabel(plot["y_label"])
