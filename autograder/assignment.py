@@ -13,8 +13,10 @@ Assignment(...)``; the rest are modules of its own, named in that declaration:
 * ``mistakes`` -- ``MISTAKES``: for each graded name, its known mistakes as
   (diagnosis code, wrong version of the reference function).
 * ``feedback`` -- ``DIAGNOSES``: what each diagnosis code that the engine does
-  not know means, in words for a student; ``RESULT_FIELDS``: what each field of
-  the probes' results is, as feedback names it.
+  not know means, in words for a student; ``RETEACH``: for each of those codes,
+  a line for the instructor on what to re-teach when it hits many students;
+  ``RESULT_FIELDS``: what each field of the probes' results is, as feedback
+  names it.
 * the reference, a package of the course named by ``reference``
   (``solutions.<name>``), which the known mistakes are variants of.
 
@@ -66,7 +68,7 @@ class Assignment:
     probes: str = "probes"  #: module of the plug-in with the probes (the only one sent to the worker)
     checks: str = "checks"  #: folder of the plug-in with the check files ``test_*.py``
     mistakes: str = "mistakes"  #: module of the plug-in with ``MISTAKES``
-    feedback: str = "feedback"  #: module of the plug-in with ``DIAGNOSES`` and ``RESULT_FIELDS``
+    feedback: str = "feedback"  #: module of the plug-in with ``DIAGNOSES``, ``RETEACH`` and ``RESULT_FIELDS``
     #: check name -> when students see it on Gradescope (declared as a dict; kept as sorted pairs, hashable)
     visibility: Mapping[str, str] | tuple[tuple[str, str], ...] = ()
     default_visibility: str = "visible"  #: of every check that ``visibility`` does not name
@@ -131,6 +133,11 @@ class Assignment:
     @property
     def diagnoses(self) -> dict[str, str]:
         return getattr(self.module(self.feedback), "DIAGNOSES", {})
+
+    @property
+    def reteach(self) -> dict[str, str]:
+        """For the class report: a line on what to re-teach for each of its own codes (``feedback.RETEACH``)."""
+        return getattr(self.module(self.feedback), "RETEACH", {})
 
     @property
     def result_fields(self) -> dict[str, str]:

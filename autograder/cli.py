@@ -7,6 +7,7 @@ Exit status: 0 when grading ran (whatever the scores), 2 for a usage error,
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -53,12 +54,27 @@ def build_parser() -> argparse.ArgumentParser:
                             "created if missing, the assignment recorded from the course's source/ if it "
                             "lacks it) and write autograded/<student>/ notebooks beside it, for "
                             "`nbgrader export` and `nbgrader generate_feedback`")
+    _add_page_options(grade)
     bundle = commands.add_parser("gradescope-bundle", help="build the autograder.zip to upload to Gradescope for "
                                  "one assignment (see the README's Gradescope section)")
     options.add_to_argparse(bundle, (options.ASSIGNMENT, options.COURSE_ROOT, options.VISIBILITY))
     bundle.add_argument("--output", type=Path, default=Path("autograder.zip"),
                         help="where to write the zip (default: autograder.zip)")
+    report = commands.add_parser("report", help="the class summary of a `grade --format json` report: printed, "
+                                 "and with --html as a page")
+    report.add_argument("report", type=Path, metavar="REPORT.json", help="what `autograder grade --format json` "
+                        "wrote")
+    report.add_argument("--html", type=Path, metavar="FILE", help="also write the class report as one "
+                        "self-contained HTML page")
+    options.add_to_argparse(report, (options.COURSE_ROOT,))
     return parser
+
+
+def _add_page_options(grade: argparse.ArgumentParser) -> None:
+    grade.add_argument("--html", type=Path, metavar="DIR", help="also write one self-contained HTML page per "
+                       "student in DIR: the score per part, every check's feedback, plots of what was measured")
+    grade.add_argument("--class-html", type=Path, metavar="FILE", help="also write the class report (score "
+                       "distributions, check rates, diagnoses ranked with what to re-teach) as an HTML page")
 
 
 def gradescope_bundle(args: argparse.Namespace) -> int:
@@ -85,6 +101,7 @@ def grade(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    _check_page_paths(args.html, args.class_html)
     limits = Limits(memory_bytes=options.memory_bytes(args.memory_limit))
     # no NVIDIA device at all: --device cuda is refused before torch is imported (on a cluster, the workers tell)
     if not gpu_device_nodes() and not args.dask:
@@ -93,7 +110,8 @@ def grade(args: argparse.Namespace) -> int:
     assignment = course.resolve(args.assignment, paths)
     # the submissions and the grader's outputs are no more student code's to read than the course is
     denied = tuple(str(p.resolve()) for p in [*paths, args.cache, *([args.output] if args.output else []),
-                                              *([args.gradebook.parent] if args.gradebook else [])])
+                                              *([args.gradebook.parent] if args.gradebook else []),
+                                              *(p for p in (args.html, args.class_html) if p)])
     if args.dask:  # the workers grade, each in its own sandbox: nothing of it starts here
         from autograder.cluster.shipping import sandbox_of
 
@@ -169,6 +187,56 @@ def _grade(args, assignment, submissions, sandbox: str, limits: Limits, denied: 
         args.output.write_text(text)
     else:
         sys.stdout.write(text)
+    _pages(args, json.loads(text) if fmt == "json" else json.loads(reports.to_json(results, assignment, device,
+                                                                                     args.seed, sandbox)),
+           assignment, sys.stderr if args.output is None else sys.stdout)
+    return 0
+
+
+def _check_page_paths(folder: Path | None, page: Path | None) -> None:
+    """Before grading: where the pages go can take them (a batch is not graded for nothing)."""
+    if folder is not None and folder.exists() and not folder.is_dir():
+        raise UsageError(f"--html {folder}: that is a file; pass a folder for the students' pages")
+    if page is not None and not page.parent.is_dir():
+        raise UsageError(f"{page}: the folder {page.parent} does not exist")
+    if page is not None and page.is_dir():
+        raise UsageError(f"{page} is a folder; pass the file to write the class report to")
+
+
+def _pages(args: argparse.Namespace, report: dict, assignment, summary_to) -> None:
+    """After grading, off its clock: the pages asked for, and the class summary of a batch."""
+    if not (args.html or args.class_html or len(report["submissions"]) > 1):
+        return
+    from autograder import pages  # matplotlib and jinja2: only now
+
+    if args.html:
+        written = pages.write_student_pages(report, assignment, args.html)
+        print(f"autograder: {len(written)} student page(s) in {args.html}", file=sys.stderr)
+    summary = pages.write_class_page(report, assignment, args.class_html) if args.class_html else None
+    if args.class_html:
+        print(f"autograder: class report in {args.class_html}", file=sys.stderr)
+    if len(report["submissions"]) > 1:
+        summary_to.write("\n" + pages.summary_text(summary or pages.summarize(report, assignment)))
+
+
+def report(args: argparse.Namespace) -> int:
+    """``autograder report REPORT.json``: the class summary, printed (and with --html, as a page)."""
+    from autograder import pages
+
+    _check_page_paths(None, args.html)
+    try:
+        data = pages.read_report(args.report)
+        course = find_course(args.course_root)
+        if data["assignment"] not in course.names():
+            raise UsageError(f"{args.report} is a report of {data['assignment']!r}, which the course at "
+                             f"{course.root} does not have (it has {', '.join(course.names()) or 'none'}): pass "
+                             "its course with --course-root")
+        assignment = course.assignment(data["assignment"])
+        summary = pages.write_class_page(data, assignment, args.html) if args.html else \
+            pages.summarize(data, assignment)
+    except pages.ReportError as exc:
+        raise UsageError(str(exc)) from None
+    sys.stdout.write(pages.summary_text(summary))
     return 0
 
 
@@ -195,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     args = build_parser().parse_args(argv)
     try:
-        return gradescope_bundle(args) if args.command == "gradescope-bundle" else grade(args)
+        return {"grade": grade, "report": report, "gradescope-bundle": gradescope_bundle}[args.command](args)
     except UsageError as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)
         return USAGE_ERROR

@@ -19,9 +19,12 @@ generate_feedback`` work as if ``nbgrader autograde`` had graded:
   the locked cells restored from the gradebook (the hidden tests included),
   other outputs cleared, and each hidden test cell given the outputs it would
   have had under ``nbgrader autograde``: the check's feedback printed, then
-  the score as the cell's result, or the one-line ``NoPoints`` error for 0
-  (see :mod:`autograder.in_kernel`). nbgrader's ``determine_grade`` reads the
-  same score from these cells as the gradebook holds.
+  the plots of what the check measured (as on the students' pages,
+  :mod:`autograder.pages`: image outputs, which ``generate_feedback``
+  embeds), then the score as the cell's result, or the one-line ``NoPoints``
+  error for 0 (see :mod:`autograder.in_kernel`). nbgrader's
+  ``determine_grade`` reads the same score from these cells as the gradebook
+  holds (it reads errors and results, not images).
 
 The student's ``timestamp.txt`` (nbgrader's submission time) is copied and
 recorded, as ``nbgrader autograde`` does.
@@ -29,6 +32,7 @@ recorded, as ``nbgrader autograde`` does.
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import warnings
@@ -322,6 +326,8 @@ def _outputs(cell: GradeCell, checks: dict[str, CheckResult], result: Submission
         why = result.error or "the grader reported no result for it"
         feedback, score = f"{cell.check} (0/{cell.max_score:g} points): not graded\n{why}", 0.0
     outputs = [new_output("stream", name="stdout", text=feedback.rstrip("\n") + "\n")]
+    if check is not None:
+        outputs += _plots(check)
     if score > 0:
         outputs.append(new_output("execute_result", data={"text/plain": repr(round(score, 2))},
                                   execution_count=execution_count))
@@ -330,6 +336,15 @@ def _outputs(cell: GradeCell, checks: dict[str, CheckResult], result: Submission
         outputs.append(new_output("error", ename=type(error).__name__, evalue=str(error),
                                   traceback=error._render_traceback_()))
     return outputs, execution_count
+
+
+def _plots(check: CheckResult) -> list[NotebookNode]:
+    """The check's plots as image outputs (rendered here, after grading: matplotlib only now)."""
+    from autograder.pages import check_plots
+
+    return [new_output("display_data", data={"image/png": base64.b64encode(png).decode("ascii"),
+                                             "text/plain": f"<plot: {title}>"})
+            for title, png in check_plots(check.to_dict())]
 
 
 def _course_id(course: Path) -> str:

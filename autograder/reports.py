@@ -12,18 +12,20 @@ from autograder import __version__
 from autograder.assignment import VISIBILITIES, Assignment
 from autograder.options import UsageError, visibility_overrides
 from autograder.results import SubmissionResult
+from autograder.series import compact_json
 
 
 def to_json(results: list[SubmissionResult], assignment: Assignment, device: str, seed: int, sandbox: str) -> str:
-    """The spec's JSON shape (``assignment``, ``device``, ``submissions``), plus extra fields."""
-    return json.dumps({
+    """The spec's JSON shape (``assignment``, ``device``, ``submissions``), plus extra fields
+    (each check's ``series``: lists of numbers, one line each)."""
+    return compact_json(json.dumps({
         "assignment": assignment.name,
         "device": device,
         "seed": seed,
         "grader_version": __version__,
         "sandbox": sandbox,
         "submissions": [r.to_dict() for r in results],
-    }, indent=2)
+    }, indent=2))
 
 
 # --- csv --------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ class CheckResult:
     feedback: str = ""  #: what a student reads
     #: every code that fits, ``diagnosis`` first: a known mistake can be two at once (γ ignored twice, say)
     diagnoses: list[str] = field(default_factory=list)
+    #: what the check measured along a run, for plots (:mod:`autograder.series` gives the shape)
+    series: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,4 +1,5 @@
-"""What students read about policy_gradient's diagnosis codes, and the fields of its probes' results.
+"""What students read about policy_gradient's diagnosis codes (and what the instructor re-teaches for each),
+and the fields of its probes' results.
 
 The engine explains the codes every assignment shares (``missing``, ``error``,
 ``wrong-shape``, ``tampering``, ...: :mod:`autograder.feedback`); these are the
@@ -49,6 +50,40 @@ DIAGNOSES: dict[str, str] = {
                              "value loss is ½ Σ_t δ_t².",
     "delta-after-value-step": "your θ step uses a δ recomputed after the value step: both steps use "
                               "δ_t = G_t − v̂(S_t,w) with the weights before the update.",
+}
+
+#: For the instructor's class report: what to re-teach when a code hits many students.
+RETEACH: dict[str, str] = {
+    "activation-on-output": "The policy network outputs preferences (logits) h(s,a,θ); the softmax is taken once, "
+                            "where probabilities are needed (§13.1).",
+    "grad-accumulation": "`backward()` adds into `.grad`: `optimizer.zero_grad()` before every episode's backward.",
+    "sign-flipped": "The loss −Σ_t γ^t G_t ln π(A_t|S_t,θ): the optimizer descends it, which ascends J(θ).",
+    "unstable-log-prob": "Numerical stability: log(softmax) underflows in float32; `log_softmax` (the log-sum-exp "
+                         "trick).",
+    "returns-not-discounted": "Discounted returns, G_t = R_{t+1} + γ G_{t+1} (§3.3): work a 4-step episode with "
+                              "γ = 0.5 by hand.",
+    "returns-wrong-direction": "G_t sums the rewards after step t: returns are computed backwards from G_T = 0.",
+    "episode-return-everywhere": "Causality in REINFORCE: A_t is weighted by the return that follows it, G_t, "
+                                 "not the episode's G_0.",
+    "missing-discount-weight": "The γ^t factor of the episodic policy-gradient theorem (§13.3, REINFORCE's boxed "
+                               "update).",
+    "mean-not-sum": "REINFORCE sums over an episode's steps: averaging scales the step by 1/T, another learning "
+                    "rate.",
+    "baseline-not-detached": "A baseline is a constant weight of the θ step: δ = G − v̂(S,w) detached; the value "
+                             "learns from its own loss ½δ² (§13.4).",
+    "no-improvement": "Whether an update is applied at all: `optimizer.step()` after `backward()`, on the policy's "
+                      "parameters; plot p(right) over the corridor's episodes.",
+    "softmax-wrong-axis": "Which axis a softmax normalises: a state's actions, the last axis (`dim=-1`), per "
+                          "state of a batch.",
+    "sampling-boundary": "Inverse-CDF sampling: the smallest a with u < cumsum[a]; a boundary matters when draws "
+                         "are replayed.",
+    "unpinned-randomness": "Reproducible runs: all randomness from the generator passed in, one `rng.random()` "
+                           "per action.",
+    "greedy-not-sampled": "On-policy policy gradients sample actions from π: an argmax never explores and breaks "
+                          "the gradient estimate.",
+    "discounted-value-step": "In REINFORCE with baseline (§13.4) γ^t weighs only the θ step; the value step is "
+                             "plain ½δ² regression.",
+    "delta-after-value-step": "Both steps use δ computed before either update: compute δ once, then step θ and w.",
 }
 
 #: What each field of a probe's result means, as feedback names it.

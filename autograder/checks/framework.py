@@ -29,6 +29,7 @@ from autograder.checks.carried import Replay
 from autograder.checks.reference import Reference, reference_of
 from autograder.compare import EXACT, Comparison, Tolerance, compare, describe, non_finite, trivial_answer
 from autograder.results import CheckResult
+from autograder.series import SeriesError
 from autograder.worker import api as probe_api
 from autograder.worker import wire
 from autograder.worker.cells import describe_exception
@@ -90,6 +91,9 @@ class Case:
     #: the part of the result that identifies a known mistake (e.g. an update's
     #: ``step``), when other parts (e.g. when δ was computed) may differ with it
     mistake_key: str | None = None
+    #: what the case measured, as plots (:mod:`autograder.series`): ``series(student's value,
+    #: reference's value)``, called when the student's code answered
+    series: Callable[[Any, Any], list[dict]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def form_only(self) -> bool:
@@ -293,6 +297,7 @@ class CheckContext:
     _shortened: dict[int, tuple[float, float | None, str | None]] = field(default_factory=dict)
     result: CheckResult | None = None
     on_result: Callable[[CheckResult], None] = lambda result: None
+    _series: dict[str, dict] = field(default_factory=dict)  #: what was measured, by plot name (:meth:`measured`)
 
     def __post_init__(self) -> None:
         self.reference = reference_of(self.assignment)
@@ -309,6 +314,17 @@ class CheckContext:
         """The first known mistake with this code, run on every case."""
         api = next(api for mistake, _, api in self.reference.mistaken_apis(self.spec.function) if mistake == code)
         return [self.run_reference(case, api) for case in cases]
+
+    def measured(self, make: Callable[..., list[dict]], *args: Any) -> None:
+        """Record what a run measured, for plots: the plots (:mod:`autograder.series`) that
+        ``make(*args)`` builds, a plot of the same name replacing an earlier one. What a
+        student's run returned may be anything: where it cannot be plotted, nothing is."""
+        try:
+            plots = make(*args)
+        except (SeriesError, TypeError, KeyError, IndexError, AttributeError):
+            return
+        for plot in plots:
+            self._series[plot["name"]] = plot
 
     def run(self, case: Case, record: dict | None = None, reference: Outcome | None = None) -> Outcome:
         """Run ``case`` on the student's function. A hang costs one short limit: a case gets
@@ -378,8 +394,13 @@ class CheckContext:
         record = {"function": function, "callees": [n for n in graded_names(self.assignment) if n != function]} \
             if (set(self.marked) - {function}) & set(self.reaches(function)) else None
         got = [self.run(case, record, reference) for case, reference in zip(cases, expected)]
+        for case, mine, theirs in zip(cases, got, expected):
+            if case.series is not None and mine.kind == "ok":
+                self.measured(case.series, mine.value, theirs.value)
         tampering = list(dict.fromkeys(what for outcome in got for what in outcome.tampering))
         self.result = self._tampered(tampering) if tampering else self._score(cases, expected, got, diagnose, behaviour)
+        if not tampering:
+            self.result.series = list(self._series.values())
         if self.result.status != "passed":
             self.marked.setdefault(self.spec.function, ((self.spec.function, self.spec.name),))
         elif self._given:  # right only given callees that are not: its results differ from the reference's too

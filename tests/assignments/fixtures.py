@@ -64,6 +64,27 @@ def assert_loses_points_only_where_its_mistake_is(submission: dict, fixture: Edi
             assert check["status"] == "passed", check["feedback"]
 
 
+def series_of(submission: dict, check: str) -> dict[str, dict]:
+    """What a check of a submission kept for plots: plot name -> plot."""
+    return {p["name"]: p for c in submission["checks"] if c["name"] == check for p in c["series"]}
+
+
+def assert_class_summary_ranks_every_code_with_what_to_reteach(report: dict[str, dict], assignment: Assignment) -> None:
+    """The class report of the fixture batch: every fixture's code ranked, by students hit, each with its line."""
+    from autograder.pages import summarize
+
+    summary = summarize({"assignment": assignment.name, "submissions": list(report.values())}, assignment)
+    hits = {h.code: h for h in summary.codes}
+    assert covered_codes(assignment) <= set(hits)
+    assert all(h.reteach for h in summary.codes), [h.code for h in summary.codes if not h.reteach]
+    assert [h.students for h in summary.codes] == sorted((h.students for h in summary.codes), reverse=True)
+    for fixture in fixtures_of(assignment):
+        for check, code in fixture.expect.items():
+            if code not in ("partial", "failed"):
+                assert check in dict(hits[code].checks), (fixture.name, check, code)
+    assert summary.ungraded == [] and summary.graded == len(report)
+
+
 def covered_codes(assignment: Assignment) -> set[str]:
     return {code for fixture in fixtures_of(assignment) for code in fixture.expect.values()} - {"partial", "failed"}
 

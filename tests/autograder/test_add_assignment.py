@@ -70,6 +70,7 @@ FILES = {
     "assignments/returns_hw/feedback.py": '''
         """What returns_hw's own diagnosis codes mean."""
         DIAGNOSES = {"returns-not-discounted": "your return ignores gamma: each reward counts gamma^t times."}
+        RETEACH = {"returns-not-discounted": "Discounting: G_t sums gamma^k R_(t+k+1)."}
         RESULT_FIELDS = {}
     ''',
     # 5. a check: cases, compared with the reference, its points declared here
@@ -141,6 +142,9 @@ def test_the_new_assignment_is_graded_without_touching_the_engine(course, tmp_pa
     assert "Likely mistake [returns-not-discounted]: your return ignores gamma" in check["feedback"]
     assert "Part 1 (discounted returns)" in check["feedback"]
     assert not (REPO / "assignments" / "returns_hw").exists()
+    # the class summary (on stdout: the report went to a file) ranks its code with the plug-in's re-teach line
+    assert "   1  returns-not-discounted, in returns.discounted (1)" in done.stdout
+    assert "Re-teach: Discounting: G_t sums gamma^k R_(t+k+1)." in done.stdout
 
 
 def test_its_checks_run_under_pytest_on_their_own(course):

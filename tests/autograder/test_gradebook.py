@@ -11,9 +11,11 @@ bounded by a timeout.
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,13 +27,15 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import determine_grade
 
 from autograder.checks.registry import points_by_group
-from autograder.gradebook import GradebookError, record_results
+from autograder.gradebook import GradebookError, GradeCell, _outputs, record_results
+from autograder.results import CheckResult, SubmissionResult
 from scripts import build_submissions
+from tests.autograder.pages_data import weights
 from tests.course import FIXTURES, PYTORCH_VFA, REPO
 
 ASSIGNMENT = PYTORCH_VFA.name
 NBGRADER = Path(sys.executable).with_name("nbgrader")
-STUDENTS = ("td-error-as-loss", "grad-accumulation")
+STUDENTS = ("td-error-as-loss", "grad-accumulation", "no-divergence")
 TIMESTAMP = "2025-01-15 10:30:00.000000 UTC"
 GRADE_TIMEOUT_S = 600
 NBGRADER_TIMEOUT_S = 300
@@ -154,6 +158,38 @@ def test_nbgrader_generate_feedback_shows_the_checks_feedback(course):
         assert f"Likely mistake [{code}]" in page
     deleted = (root / "feedback" / "grad-accumulation" / ASSIGNMENT / "pytorch_basics.html").read_text()
     assert "tensors.column (1/1 points): passed" in deleted  # the deleted hidden test cell is shown
+
+
+def test_nbgrader_generate_feedback_shows_the_plots_of_a_check_that_did_not_pass(course):
+    root, report = course
+    nbgrader(root, "generate_feedback", ASSIGNMENT)
+    page = (root / "feedback" / "no-divergence" / ASSIGNMENT / "value_approximation.html").read_text()
+    image = re.compile(r'<img [^>]*src="data:image/png;base64,')
+    after = page[page.index("baird.run_td (0/5 points): failed"):]
+    assert len(image.findall(after)) == 1  # its weights against the book's divergence
+    assert len(image.findall(page)) == 1  # the checks that passed: no plot
+
+
+def test_plots_are_image_outputs_that_leave_nbgraders_score_as_it_was():
+    cell = GradeCell("value_approximation", "baird-run-td-hidden-tests", 5.0, "run_checks('baird.run_td', globals())",
+                     "baird.run_td")
+    submission = SubmissionResult("s", "submitted/s/pytorch_vfa")
+
+    def outputs(status: str, score: float) -> list:
+        result = CheckResult("baird.run_td", "baird", score, 5.0, status, None, f"baird.run_td ({score:g}/5 points)",
+                             series=[weights()])
+        return _outputs(cell, {"baird.run_td": result}, submission, 1)[0]
+
+    for status, score, last in (("failed", 0.0, "error"), ("partial", 2.5, "execute_result")):
+        found = outputs(status, score)
+        assert [o.output_type for o in found] == ["stream", "display_data", last]
+        png = base64.b64decode(found[1].data["image/png"])
+        assert png.startswith(b"\x89PNG") and found[1].data["text/plain"] == "<plot: Weights>"
+        graded = nbformat.v4.new_code_cell(cell.source, metadata={"nbgrader": {
+            "grade": True, "grade_id": cell.name, "points": 5.0, "solution": False, "locked": True}})
+        graded.outputs = found
+        assert determine_grade(graded)[0] == score
+    assert [o.output_type for o in outputs("passed", 5.0)] == ["stream", "execute_result"]
 
 
 def assignment_record(gradebook: Path) -> dict:

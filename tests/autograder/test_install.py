@@ -56,10 +56,14 @@ def test_the_installed_engine_grades_a_course_kept_elsewhere(installed_python, t
     report = tmp_path / "report.json"
     args = ["-m", "autograder", "grade", str(tmp_path / "submitted"), "--format", "json", "--output", str(report),
             "--no-cache", "--jobs", "1"]
-    done = run(installed_python, *args, cwd=course)  # the course is the working directory
+    pages = ["--html", str(tmp_path / "pages"), "--class-html", str(tmp_path / "class.html")]
+    done = run(installed_python, *args, *pages, cwd=course)  # the course is the working directory
     assert done.returncode == 0, done.stderr[-3000:]
     data = json.loads(report.read_text())
     assert data["assignment"] == "pytorch_vfa" and data["submissions"][0]["score"] == 100.0, done.stderr[-3000:]
+    # the pages' templates are in the package
+    assert "instructor" in (tmp_path / "pages" / "instructor.html").read_text(encoding="utf-8")
+    assert "class report" in (tmp_path / "class.html").read_text(encoding="utf-8")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     done = run(installed_python, *args, "--course-root", str(course), cwd=elsewhere)

@@ -6,7 +6,7 @@ from autograder.checks import FLOAT32_RUN, Case, check
 
 from assignments.policy_gradient.checks.episodes import LINEAR_VALUE_SIZES, POLICY_SIZES, VALUE_SIZES
 from assignments.policy_gradient.checks.test_reinforce import RUN, corridor_behaviour, corridor_diagnosis, \
-    update_cases
+    return_series, update_cases
 
 LR_THETA, LR_W = 0.1, 0.1
 #: the corridor's baseline: a constant v̂ (its one observation is 1), from 0, SGD on it. The value step sums
@@ -36,6 +36,6 @@ def test_run_reinforce_baseline(ctx):
                     f"run_reinforce_baseline(CartPole-v1 truncated at {RUN['max_episode_steps']} steps, a seeded "
                     f"4→16→2 policy and a linear value function, SGD(lr={RUN['lr']}) each, "
                     f"n_episodes={RUN['n_episodes']}, gamma={RUN['gamma']}, seed={args['seed']})", FLOAT32_RUN,
-                    mistake_key="parameters")],
+                    mistake_key="parameters", series=return_series)],
               diagnose=corridor_diagnosis(CORRIDOR_LR_W),
               behaviour=corridor_behaviour("REINFORCE with baseline", CORRIDOR_LR_W))

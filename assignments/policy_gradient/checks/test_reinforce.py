@@ -4,13 +4,16 @@ the reference's returns and weights over a short run (FLOAT32_RUN: rounding
 compounds along it); a run that does not replay them is judged by what it
 learns on the short corridor (see the comments at CORRIDOR)."""
 
+import math
+
 import torch
 
 from autograder.checks import FLOAT32_RUN, FLOAT32_STEP, Case, call, check
+from autograder.series import against_expected, curve, numbers, plot
 
 from assignments.policy_gradient.checks.episodes import POLICY_SIZES, SPEC_GAMMA, describe, random_episode, \
     spec_episode
-from assignments.policy_gradient.probes import corridor_objective
+from assignments.policy_gradient.probes import J_STAR, P_STAR, START_PREFERENCE, corridor_objective
 
 LR = 0.1
 
@@ -77,6 +80,7 @@ CORRIDOR = {"n_episodes": 200, "lr_theta": 2**-11, "gamma": 1.0, "max_episode_st
 CORRIDOR_P = (0.2, 0.9)
 CORRIDOR_RETURN_BAR, CORRIDOR_LAST = -40.0, 50
 IMPROVED_P = 0.1  #: a run that ends below this never left the start (p ≈ 0.05): no-improvement
+CORRIDOR_START_P = 1 / (1 + math.exp(2 * START_PREFERENCE))  #: p(right) where every run starts, ≈ 0.050
 
 
 def corridor_case(seed: int, baseline_lr: float | None = None) -> Case:
@@ -111,9 +115,31 @@ def corridor_learned(p: float, last_return: float) -> bool:
     return CORRIDOR_P[0] < p < CORRIDOR_P[1] and last_return > CORRIDOR_RETURN_BAR
 
 
+def corridor_series(value) -> list[dict]:
+    """Where the run ended on the corridor's objective J(p), against the start and the optimum p*; and the
+    returns the environment logged, episode by episode, against J*."""
+    p = float(value["p_right"])
+    grid = [i / 100 for i in range(3, 98)]
+    returns = numbers(value["returns"])
+    return [plot("corridor_p_right", "p(right) at the end of the run on the short corridor (Example 13.1)",
+                 "p = π(right)", "J(p), the expected return from the start",
+                 [curve("J(p)", "context", [corridor_objective(x) for x in grid], grid)],
+                 vlines={f"start p = {CORRIDOR_START_P:.2f}": CORRIDOR_START_P, f"your run's p = {p:.3f}": p,
+                         f"best p* = {P_STAR:.3f}": P_STAR}),
+            plot("corridor_returns", "Episode returns on the short corridor, as its environment logged them",
+                 "episode", "return", [curve("your run", "got", returns, range(1, len(returns) + 1))],
+                 hlines={f"J* = {J_STAR:.1f}, the best policy's mean": J_STAR,
+                         f"the bar for the last {CORRIDOR_LAST} episodes' mean": CORRIDOR_RETURN_BAR})]
+
+
 def corridor_run(ctx, baseline_lr: float | None = None) -> tuple[float, float] | None:
     run = ctx.run(corridor_case(ctx.seed, baseline_lr))
-    return corridor_measure(run.value) if run.kind == "ok" and not run.tampering else None
+    if run.kind != "ok" or run.tampering:
+        return None
+    measured = corridor_measure(run.value)
+    if measured is not None:
+        ctx.measured(corridor_series, run.value)
+    return measured
 
 
 def corridor_behaviour(name: str, baseline_lr: float | None = None):
@@ -146,11 +172,16 @@ def corridor_diagnosis(baseline_lr: float | None = None):
 RUN = {"n_episodes": 20, "gamma": 0.9, "lr": 0.01, "max_episode_steps": 20}
 
 
+def return_series(got, expected) -> list[dict]:
+    return [against_expected("episode_returns", "Episode returns along the run on CartPole", "episode", "return",
+                             got["returns"], expected["returns"], start=1)]
+
+
 @check("reinforce.run", group="reinforce", points=10, function="run_reinforce", time_limit=30)
 def test_run_reinforce(ctx):
     args = {**RUN, "seed": ctx.seed % 10_000, "device": ctx.device}
     ctx.grade([Case("run_reinforce", args,
                     f"run_reinforce(CartPole-v1 truncated at {RUN['max_episode_steps']} steps, a seeded 4→16→2 "
                     f"policy, SGD(lr={RUN['lr']}), n_episodes={RUN['n_episodes']}, gamma={RUN['gamma']}, "
-                    f"seed={args['seed']})", FLOAT32_RUN, mistake_key="parameters")],
+                    f"seed={args['seed']})", FLOAT32_RUN, mistake_key="parameters", series=return_series)],
               diagnose=corridor_diagnosis(), behaviour=corridor_behaviour("REINFORCE"))

@@ -4,6 +4,7 @@ gradient is FLOAT32_STEP; sweeps and runs compound rounding: FLOAT32_RUN."""
 import torch
 
 from autograder.checks import Case, EXACT, FLOAT32_RUN, FLOAT32_STEP, call, check
+from autograder.series import against_expected
 
 BOOK_W0 = torch.tensor([1.0, 1, 1, 1, 1, 1, 10, 1])
 ALPHA, GAMMA = 0.01, 0.99
@@ -23,13 +24,27 @@ def test_baird_semi_gradient(ctx):
                     call("baird_semi_gradient", w, s, s2, a, GAMMA), FLOAT32_STEP) for s, s2, a in moves])
 
 
+COMPONENTS = [f"w{i}" for i in range(1, 9)]
+
+
+def weight_series(name: str, title: str, x_label: str):
+    """The run's weights, row by row, against the reference's: from the book's w0 those diverge as
+    Figure 11.2 shows."""
+    def series(got, expected) -> list[dict]:
+        return [against_expected(name, title, x_label, "weight", got, expected, components=COMPONENTS,
+                                 expected_label="expected (the reference's run: Figure 11.2's divergence)")]
+
+    return series
+
+
 @check("baird.expected_td", group="baird", points=5, function="baird_expected_td")
 def test_baird_expected_td(ctx):
     w = torch.randn(8, generator=torch.Generator().manual_seed(ctx.seed))
+    book = weight_series("sweep_weights", "Weights of expected TD from the book's w0 (Figure 11.2, right)", "sweep")
     ctx.grade([Case("baird_expected_td", {"w0": w0, "n_sweeps": n, "alpha": ALPHA, "gamma": GAMMA,
                                           "device": ctx.device},
-                    call("baird_expected_td", w0, n, ALPHA, GAMMA), FLOAT32_RUN)
-               for w0, n in ((BOOK_W0, 100), (w, 30))])
+                    call("baird_expected_td", w0, n, ALPHA, GAMMA), FLOAT32_RUN, series=series)
+               for w0, n, series in ((BOOK_W0, 100, book), (w, 30, None))])
 
 
 # Divergence, calibrated on the reference: over seeds 0-299, 1000 steps from the
@@ -72,5 +87,7 @@ def test_run_baird_td(ctx):
     seed = ctx.seed % 10_000
     ctx.grade([Case("run_baird_td", {"w0": BOOK_W0, "n_steps": 1000, "alpha": ALPHA, "gamma": GAMMA, "seed": seed,
                                      "device": ctx.device},
-                    call("run_baird_td", BOOK_W0, 1000, ALPHA, GAMMA, seed), FLOAT32_RUN)],
+                    call("run_baird_td", BOOK_W0, 1000, ALPHA, GAMMA, seed), FLOAT32_RUN,
+                    series=weight_series("run_weights", "Weights of off-policy semi-gradient TD from the book's w0 "
+                                         "(Figure 11.2, left)", "step"))],
               diagnose=divergence_diagnosis, behaviour=divergence_behaviour)

@@ -4,6 +4,7 @@ randomness is pinned by the spec, so its actions are compared exactly."""
 import torch
 
 from autograder.checks import Case, FLOAT32_RUN, FLOAT32_STEP, call, check
+from autograder.series import against_expected
 
 from assignments.pytorch_vfa.checks.test_td0 import BEHAVIOUR_DEVICE, GAMMA, update_cases
 
@@ -164,6 +165,11 @@ def sarsa_behaviour(ctx, cases, got):
                  "Half the points are for learning; the other half is for following those draws.")
 
 
+def return_series(got, expected) -> list[dict]:
+    return [against_expected("episode_returns", "Episode returns along the run on CartPole", "episode", "return",
+                             got["returns"], expected["returns"], start=1)]
+
+
 @check("q.run_sarsa", group="q", points=4, function="run_sarsa", time_limit=30)
 def test_run_sarsa(ctx):
     args = {"n_steps": 150, "gamma": 0.95, "epsilon": 0.2, "seed": ctx.seed % 10_000, "lr": 0.01,
@@ -171,5 +177,5 @@ def test_run_sarsa(ctx):
     ctx.grade([Case("run_sarsa", args,
                     f"run_sarsa(CartPole-v1 truncated at 15 steps, a seeded 5→16→16→1 network, SGD(lr=0.01), "
                     f"n_steps=150, gamma=0.95, epsilon=0.2, seed={args['seed']})", FLOAT32_RUN,
-                    mistake_key="parameters")],
+                    mistake_key="parameters", series=return_series)],
               behaviour=sarsa_behaviour)

@@ -8,6 +8,7 @@ randomness, so a correct run replays the reference's TD errors and weights.
 import torch
 
 from autograder.checks import Case, FLOAT32_RUN, FLOAT32_STEP, call, check
+from autograder.series import against_expected, curve, numbers, plot
 
 GAMMA = 0.9
 SIZES = [4, 8, 8, 1]
@@ -132,12 +133,23 @@ def td0_walk_error(value, settings: dict = WALK_TD0) -> float | None:
     return float(error) if bool(error.isfinite()) else None
 
 
+def walk_series(value, settings: dict = WALK_TD0) -> list[dict]:
+    """The learned values of the random walk's 5 states against the true ones, i/6 (Example 6.2's figure)."""
+    learned = numbers(value["values"])[1:-1]
+    states = range(1, 6)
+    return [plot("random_walk_values", f"Values learned on the 5-state random walk ({settings['n_steps']} steps) "
+                 "against the true ones", "state", "value",
+                 [curve("your run's values", "got", learned, states),
+                  curve("true values i/6", "expected", walk_values(5, settings["gamma"]), states)])]
+
+
 def td0_behaviour(ctx, cases, got):
     """Half the points for a run that learns the random walk's values but does
     not replay the spec's random draws (the other half is for following them)."""
     run = ctx.run(td0_walk_case(ctx))
     if run.kind != "ok" or run.tampering:
         return None
+    ctx.measured(walk_series, run.value)
     error = td0_walk_error(run.value)
     if error is None or error > WALK_TD0_RMS_LIMIT:
         return None
@@ -149,11 +161,17 @@ def td0_behaviour(ctx, cases, got):
                  "Half the points are for learning; the other half is for following those draws.")
 
 
+def td_error_series(got, expected) -> list[dict]:
+    return [against_expected("td_errors", "TD errors along the run on CartPole", "step", "TD error δ",
+                             got["deltas"], expected["deltas"], start=1)]
+
+
 @check("td0.run", group="td0", points=6, function="run_td0", time_limit=30)
 def test_run_td0(ctx):
     args = {"n_steps": 150, "gamma": 0.95, "seed": ctx.seed % 10_000, "lr": 0.01, "max_episode_steps": 20,
             "device": ctx.device}
     ctx.grade([Case("run_td0", args,
                     f"run_td0(CartPole-v1 truncated at 20 steps, a seeded 4→16→16→1 network, SGD(lr=0.01), "
-                    f"n_steps=150, gamma=0.95, seed={args['seed']})", FLOAT32_RUN, mistake_key="parameters")],
+                    f"n_steps=150, gamma=0.95, seed={args['seed']})", FLOAT32_RUN, mistake_key="parameters",
+                    series=td_error_series)],
               behaviour=td0_behaviour)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 
 from autograder.feedback import DIAGNOSES
-from tests.assignments.fixtures import INSTRUCTOR, UNTOUCHED, assert_loses_points_only_where_its_mistake_is, \
-    covered_codes, fixtures_of, grade_fixtures, leaked_reference
+from tests.assignments.fixtures import INSTRUCTOR, UNTOUCHED, \
+    assert_class_summary_ranks_every_code_with_what_to_reteach, assert_loses_points_only_where_its_mistake_is, \
+    covered_codes, fixtures_of, grade_fixtures, leaked_reference, series_of
 from tests.course import POLICY_GRADIENT
 
 FIXTURES = fixtures_of(POLICY_GRADIENT)
@@ -87,6 +88,22 @@ def test_a_run_that_learns_without_the_pinned_draws_gets_half_with_the_reason(re
     check = {c["name"]: c for c in report["style-reseeded-episodes"]["checks"]}["reinforce.run"]
     assert "Your run learns what REINFORCE must: on the short corridor" in check["feedback"]
     assert "does not replay the spec's random draws" in check["feedback"]
+
+
+@pytest.mark.parametrize("check", ["reinforce.run", "baseline.run"])
+def test_the_runs_keep_what_they_measured_for_plots(report, check):
+    assert list(series_of(report[INSTRUCTOR], check)) == ["episode_returns"]
+    plots = series_of(report["style-reseeded-episodes"], check)
+    assert list(plots) == ["episode_returns", "corridor_p_right", "corridor_returns"]
+    label = next(line["label"] for line in plots["corridor_p_right"]["vlines"] if "your run's p" in line["label"])
+    feedback = {c["name"]: c for c in report["style-reseeded-episodes"]["checks"]}[check]["feedback"]
+    assert f"to p = {label.split(' = ')[1]} " in feedback  # the plot shows the p the feedback reports
+    (returns,) = plots["corridor_returns"]["curves"]
+    assert len(returns["y"]) == 200 and returns["role"] == "got"
+
+
+def test_the_class_summary_ranks_every_code_with_what_to_reteach(report):
+    assert_class_summary_ranks_every_code_with_what_to_reteach(report, POLICY_GRADIENT)
 
 
 WHOLE_FEEDBACK = {

@@ -48,6 +48,10 @@ class Ctx:
         self.seed, self.device = seed, "cpu"
         api = Api({**vars(solutions), **namespace})
         self.run = lambda case: run_reference(case, api, seed)
+        self.plots: dict[str, dict] = {}  # what the check recorded for plots (CheckContext.measured)
+
+    def measured(self, make, *args) -> None:
+        self.plots.update((p["name"], p) for p in make(*args))
 
 
 def wrong(name: str, code: str):
@@ -142,6 +146,22 @@ def test_a_correct_td0_run_with_its_own_draws_gets_half(seed):
     share, note = td0_behaviour(Ctx({"run_td0": td0_own_draws()}, seed), [], [])
     assert share == 0.5
     assert "learns what TD(0) must" in note and "the other half is for following those draws" in note
+
+
+def test_the_learned_random_walk_values_are_kept_for_a_plot_against_i_over_6():
+    ctx = Ctx({"run_td0": td0_own_draws()}, SEEDS[0])
+    note = td0_behaviour(ctx, [], [])[1]
+    got, expected = ctx.plots["random_walk_values"]["curves"]
+    assert got["x"] == expected["x"] == [1, 2, 3, 4, 5]
+    assert expected["y"] == pytest.approx([i / 6 for i in range(1, 6)], abs=1e-5)
+    error = (sum((g - e) ** 2 for g, e in zip(got["y"], expected["y"])) / 5) ** 0.5
+    assert f"within {error:.3f} (RMS)" in note  # the plot shows what the feedback measured
+
+
+def test_a_broken_td0_run_is_plotted_too():
+    ctx = Ctx({"run_td0": _td0_never_updating}, SEEDS[0])
+    assert td0_behaviour(ctx, [], []) is None
+    assert ctx.plots["random_walk_values"]["curves"][0]["y"] == [0.5] * 5  # never left the book's start
 
 
 def test_the_reference_is_well_inside_the_td0_limit():

@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 
 from autograder.feedback import DIAGNOSES
-from tests.assignments.fixtures import INSTRUCTOR, assert_loses_points_only_where_its_mistake_is, covered_codes, \
-    fixtures_of, grade_fixtures, leaked_reference, same_feedback
+from tests.assignments.fixtures import INSTRUCTOR, assert_class_summary_ranks_every_code_with_what_to_reteach, \
+    assert_loses_points_only_where_its_mistake_is, covered_codes, fixtures_of, grade_fixtures, leaked_reference, \
+    same_feedback, series_of
 from tests.course import PYTORCH_VFA
 
 FIXTURES = fixtures_of(PYTORCH_VFA)
@@ -168,3 +169,20 @@ def test_feedback_texts_are_compared_digit_for_digit_but_the_last():
 
 def test_feedback_never_shows_the_reference_code(report):
     assert leaked_reference(report, PYTORCH_VFA) == []
+
+
+def test_the_runs_keep_what_they_measured_for_plots(report):
+    expected = {"td0.run": ["td_errors"], "q.run_sarsa": ["episode_returns"], "baird.expected_td": ["sweep_weights"],
+                "baird.run_td": ["run_weights"]}
+    assert {check: list(series_of(report[INSTRUCTOR], check)) for check in expected} == expected
+    own = series_of(report["style-td0-own-draws"], "td0.run")
+    assert list(own) == ["td_errors", "random_walk_values"]  # the replay, then the behavioural fallback's walk
+    weights = series_of(report["no-divergence"], "baird.run_td")["run_weights"]
+    got, reference = weights["curves"]
+    assert weights["components"] == [f"w{i}" for i in range(1, 9)]
+    assert got["y"][0] == got["y"][-1] == [1, 1, 1, 1, 1, 1, 10, 1]  # it records the book's w0, unchanged
+    assert max(map(abs, reference["y"][-1])) > 10 * max(map(abs, reference["y"][0]))  # the book's divergence
+
+
+def test_the_class_summary_ranks_every_code_with_what_to_reteach(report):
+    assert_class_summary_ranks_every_code_with_what_to_reteach(report, PYTORCH_VFA)
