@@ -24,7 +24,7 @@ import pytest
 from autograder import feedback, options
 from autograder.assignment import Assignment
 from autograder.checks.framework import CheckContext, CheckSpec, Outcome, derive_seed, graded_names, \
-    shared_findings
+    reply_outcome, shared_findings
 from autograder.course import PLUGINS, Course, find_course
 from autograder.notebooks import calls_between
 from autograder.results import CheckResult
@@ -168,8 +168,8 @@ class GradingSession:
                     self._zygote = Zygote(code, self._sandbox, self._limits)
                 session = self.sessions[notebook] = NotebookSession(self._zygote, loaded.cells, self.cell_timeout)
                 session.start()
-            return Outcome.from_reply(session.probe(case.probe, case.args, seed, time_limit or full_limit, record,
-                                                    call_limits))
+            return reply_outcome(session.probe(case.probe, case.args, seed, time_limit or full_limit, record,
+                                               call_limits))
 
         return run
 
