@@ -1,4 +1,5 @@
-"""``autograder grade``: the command line. Thin wiring over the course, grading and reports.
+"""``autograder grade`` and ``autograder selfcheck``: the command line. Thin wiring over the course,
+grading, reports and the students' self-check.
 
 Exit status: 0 when grading ran (whatever the scores), 2 for a usage error,
 1 for an internal failure.
@@ -52,7 +53,25 @@ def build_parser() -> argparse.ArgumentParser:
                             "created if missing, the assignment recorded from the course's source/ if it "
                             "lacks it) and write autograded/<student>/ notebooks beside it, for "
                             "`nbgrader export` and `nbgrader generate_feedback`")
+    selfcheck = commands.add_parser(
+        "selfcheck", help="write an assignment's self-check (its checks on public cases, for the students' "
+                          "notebooks) into source/<assignment>/selfcheck/, which nbgrader copies into the release; "
+                          "`make release` runs it")
+    selfcheck.add_argument("name", metavar="ASSIGNMENT", help="the assignment")
+    selfcheck.add_argument(options.COURSE_ROOT.flag, **options.COURSE_ROOT.kwargs())
+    selfcheck.add_argument("--output", type=Path, metavar="DIR",
+                           help="write it there instead (default: source/<assignment>/selfcheck)")
     return parser
+
+
+def selfcheck(args: argparse.Namespace) -> int:
+    from autograder.selfcheck import build
+
+    assignment = find_course(args.course_root).assignment(args.name)
+    try:
+        return build.main(assignment, args.output)
+    except build.BuildError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _progress(done: int, total: int, started: float, student: str) -> None:
@@ -171,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     args = build_parser().parse_args(argv)
     try:
-        return grade(args)
+        return selfcheck(args) if args.command == "selfcheck" else grade(args)
     except UsageError as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
