@@ -10,8 +10,9 @@ data. The self-check then needs neither the reference nor the checks:
   function without inputs always) is stored as digests
   (:mod:`autograder.selfcheck.digest`) where it is compared exactly, and left out
   otherwise: the release never holds an answer that hidden grading asks for.
-* A case whose answer depends on the machine (``select_device``: whether CUDA is
-  there) is stored as a digest per machine; the self-check picks this machine's.
+* A case whose answer depends on the machine (a function that picks a device:
+  whether CUDA is there) is stored as a digest per machine; the self-check picks
+  this machine's.
 
 What is written (``source/<assignment>/selfcheck/``, copied into the release by
 ``nbgrader generate_assignment``): the engine modules that the self-check runs
@@ -305,7 +306,7 @@ def init_module(assignment: Assignment, entries: list[dict]) -> str:
 In a notebook of this folder::
 
     from selfcheck import check
-    check("td0.update", globals())   # a check's name, and the notebook's namespace
+    check("{entries[0]['name']}", globals())   # a check's name, and the notebook's namespace
 
 runs the check of one graded function on its public cases with your function,
 as grading runs it, and prints what grading prints: what was called, expected

@@ -1,6 +1,6 @@
 """A graded function's check, run on public cases in the student's own kernel.
 
-In a release, ``from selfcheck import check`` then ``check("td0.update", globals())``
+In a release, ``from selfcheck import check`` then ``check("<group>.<check>", globals())``
 calls the student's function through the grader's own probe on the check's
 public cases, compares what came back with the reference's results (stored in
 the release's data) the way grading compares, names the known mistake whose
@@ -88,7 +88,7 @@ class _Book:
 
 
 def check(name: str, namespace: dict, *, quiet: bool = False) -> Result:
-    """Run the check ``name`` (e.g. ``"td0.update"``) on the public cases with the functions
+    """Run the check ``name`` (``"<group>.<check>"``) on the public cases with the functions
     of ``namespace`` (the notebook's ``globals()``); print its feedback unless ``quiet``."""
     if not isinstance(namespace, dict):
         raise TypeError(f"check({name!r}, namespace): pass the notebook's namespace, globals(); "
@@ -223,7 +223,7 @@ def _fresh(value: Any) -> Any:
 
 
 def _on_this_machine(value: Any) -> Any:
-    """A stored result, or where it depends on the machine (``select_device``), this machine's."""
+    """A stored result, or where it depends on the machine (a device picked), this machine's."""
     if isinstance(value, dict) and set(value) == {MACHINE}:
         return value[MACHINE]["cuda" if torch.cuda.is_available() else "cpu"]
     return value
