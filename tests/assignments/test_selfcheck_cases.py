@@ -25,7 +25,7 @@ from autograder.selfcheck.digest import Digested, revive
 from autograder.selfcheck.runtime import DATA_FILE, MACHINE
 from autograder.worker import wire
 from scripts.build_submissions import Edits
-from tests.assignments.fixtures import fixtures_of
+from tests.assignments.fixtures import fixtures_of, reference_lines
 from tests.course import COURSE, REPO
 from tests.selfchecks import fixture_namespaces, release_selfcheck
 
@@ -101,6 +101,17 @@ def test_the_committed_self_check_is_what_make_release_writes(assignment, tmp_pa
     old["made_with"] = fresh["made_with"]  # the versions are checked where they matter: in the kernel
     found = compare(old, fresh, ACROSS_CPUS)
     assert found.ok, f"source/{assignment.name}/selfcheck/{DATA_FILE} is out of date ({found.message}): run `make release`"
+
+
+@EACH_ASSIGNMENT
+def test_the_release_holds_no_line_of_the_reference(assignment):
+    """No line of the reference's code (but those its probes have too, a signature or an idiom: the probes
+    are the plug-in's, which every worker sees) is in the release's self-check, code or data."""
+    folder = REPO / "release" / assignment.name / "selfcheck"
+    text = "\n".join(path.read_text() for path in sorted(folder.iterdir()) if path.suffix in (".py", ".json"))
+    probes = assignment.probes_file.read_text()
+    secret = {line for line in reference_lines(assignment) if line not in probes}
+    assert len(secret) > 20 and not [line for line in secret if line in text]
 
 
 def test_the_data_is_plain_json_with_the_versions_it_was_made_with():

@@ -1,6 +1,6 @@
 """The release notebooks in a Jupyter kernel, as a student runs them: a fixture's answers filled in,
-the release folder alone (a copy, as uploaded to Colab), and neither the grader nor the reference
-importable. Each visible test cell's self-check names the fixture's mistake where grading does."""
+the release folder alone (a copy, as uploaded to Colab), and neither the grader, the reference nor
+pytest importable. Each visible test cell's self-check names the fixture's mistake where grading does."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import sys
 
 class _NotInAStudentsKernel:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("autograder", "solutions", "assignments"):
+        if name.split(".")[0] in ("autograder", "solutions", "assignments", "pytest", "_pytest"):
             raise ModuleNotFoundError(f"No module named {name!r} (a student's kernel has no grader)")
         return None
 
@@ -33,7 +33,7 @@ class _NotInAStudentsKernel:
 sys.meta_path.insert(0, _NotInAStudentsKernel())
 '''
 IMPORTS = '''\
-for name in ("autograder", "solutions", "assignments", "selfcheck"):
+for name in ("autograder", "solutions", "assignments", "pytest", "selfcheck"):
     try:
         __import__(name)
         print(name, "is importable")
@@ -85,9 +85,9 @@ def test_the_visible_test_cell_names_the_mistake_in_a_students_kernel(tmp_path, 
     ran = run_in_a_students_kernel(students_notebook(assignment, f"{notebook}.ipynb", fixture, tmp_path / "built"),
                                    folder, tmp_path / "ipython")
     print(f"\n{assignment}/{notebook}.ipynb with {fixture}: {time.perf_counter() - started:.1f} s")
-    assert text_of(ran.cells[-1]).split("\n")[:4] == [
+    assert text_of(ran.cells[-1]).split("\n")[:5] == [
         "autograder is not importable", "solutions is not importable", "assignments is not importable",
-        "selfcheck is importable"]
+        "pytest is not importable", "selfcheck is importable"]
     cells = {cell.id: cell for cell in ran.cells}
     printed = text_of(cells[cell_id])
     assert printed.startswith(f"{check} (self-check on "), printed
