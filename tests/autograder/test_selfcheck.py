@@ -135,3 +135,29 @@ def test_autograder_grade_never_runs_a_cell_that_calls_the_self_check(folder):
         for notebook in assignment.notebooks:
             loaded = load_notebook(notebook, getattr(assignment, folder) / notebook, assignment)
             assert loaded.cells and not [c["id"] for c in loaded.cells if "selfcheck" in c["source"]]
+
+
+CALLING_EACH_OTHER = """
+def column(m, j):
+    return columns_stacked(m)[j] * 2  # wrong, and it calls the other
+
+def columns_stacked(m):
+    return torch.stack([column(m, j) for j in range(m.shape[1])]) if m.shape[1] < 0 else m.T * 2
+"""
+
+
+def test_functions_that_call_each_other_are_each_checked_once():
+    namespace = {"torch": torch}  # as a notebook defines them: globals of its namespace
+    exec(CALLING_EACH_OTHER, namespace)
+    result = release_selfcheck("pytorch_vfa").check("tensors.column", namespace, quiet=True)
+    assert result.status == "failed"
+    assert "`column` calls your `columns_stacked`, which fails its own self-check" in result.feedback
+
+
+def test_an_exit_in_a_students_function_is_an_error_not_the_end_of_the_kernel():
+    def column(m, j):
+        raise SystemExit(3)
+
+    result = release_selfcheck("pytorch_vfa").check("tensors.column", {"column": column}, quiet=True)
+    assert (result.status, result.codes) == ("error", ["error"])
+    assert "Got: SystemExit: 3" in result.feedback

@@ -110,9 +110,11 @@ class _Session:
     def __init__(self, book: _Book, namespace: dict):
         self.book, self.namespace = book, namespace
         self.done: dict[str, Result] = {}
+        self.running: set[str] = set()  #: checks under way (functions that call each other: each runs once)
 
     def result(self, name: str) -> Result:
         if name not in self.done:
+            self.running.add(name)
             with _random_state_kept():
                 self.done[name] = self._judge(self.book.checks[name])
         return self.done[name]
@@ -177,7 +179,7 @@ class _Session:
 
     def _fails(self, function: str) -> bool:
         return any(self.result(spec.name).status != "passed" for spec in self.book.checks.values()
-                   if spec.function == function)
+                   if spec.function == function and (spec.name in self.done or spec.name not in self.running))
 
     def _run(self, spec: _Check, case: Case) -> Outcome:
         """The student's result of a case, through the grader's probe, as grading receives it."""
@@ -195,8 +197,8 @@ class _Session:
             return Outcome("not-implemented" if raised_by_a_stub(exc) else "error", error=describe_exception(exc))
         except wire.WireError as exc:
             return Outcome("error", error={"type": "ResultRejected", "message": str(exc), "where": None})
-        except Exception as exc:  # noqa: BLE001 - a student's function may raise anything; an interrupt goes on
-            return Outcome("error", error=describe_exception(exc))
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a student's function may raise anything; an
+            return Outcome("error", error=describe_exception(exc))  # interrupt (the kernel's stop button) goes on
 
 
 def _globals_read(value: Any) -> set[str]:
