@@ -5,6 +5,7 @@ tests/notebooks/test_selfcheck_kernel.py.)"""
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 import torch
@@ -161,3 +162,17 @@ def test_an_exit_in_a_students_function_is_an_error_not_the_end_of_the_kernel():
     result = release_selfcheck("pytorch_vfa").check("tensors.column", {"column": column}, quiet=True)
     assert (result.status, result.codes) == ("error", ["error"])
     assert "Got: SystemExit: 3" in result.feedback
+
+
+def test_other_versions_of_torch_or_gymnasium_get_a_note_once(monkeypatch):
+    import gymnasium
+
+    runtime = sys.modules[release_selfcheck("pytorch_vfa").__name__ + ".runtime"]
+    monkeypatch.setattr(runtime, "_NOTED", [])
+    same = {"torch": torch.__version__.split("+")[0], "gymnasium": gymnasium.__version__}
+    assert runtime._versions_note(same) is None
+    note = runtime._versions_note({**same, "torch": "1.13.1"})
+    assert note == (f"Note: the self-check's results were made with torch 1.13.1; this kernel has torch "
+                    f"{torch.__version__}. Runs may then differ in their last digits or, for gymnasium, in their "
+                    "episodes.")
+    assert runtime._versions_note({**same, "torch": "1.13.1"}) is None  # once a kernel
