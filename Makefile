@@ -35,9 +35,12 @@ examples: setup
 	for a in $(ASSIGNMENTS); do $(PY) scripts/build_submissions.py examples/students/$$a out/examples/submitted \
 		|| exit 1; done
 
+# Each assignment's self-check (source/<a>/selfcheck/: its checks' public cases, the reference's and the known
+# mistakes' results on them, the engine code that runs them), then the student version nbgrader generates from
+# source/<a>/, the self-check copied in.
 release: setup
-	for a in $(ASSIGNMENTS); do $(WITH_VENV) $(VENV)/bin/nbgrader generate_assignment $$a --force \
-		--CourseDirectory.root=. || exit 1; done
+	for a in $(ASSIGNMENTS); do $(VENV)/bin/autograder selfcheck $$a && \
+		$(WITH_VENV) $(VENV)/bin/nbgrader generate_assignment $$a --force --CourseDirectory.root=. || exit 1; done
 
 # Every instructor notebook top to bottom (experiments and hidden tests), each timed.
 notebooks: setup

@@ -1,4 +1,5 @@
-"""``autograder grade``: the command line. Thin wiring over the course, grading and reports.
+"""``autograder grade`` and ``autograder selfcheck``: the command line. Thin wiring over the course,
+grading, reports and the students' self-check.
 
 Exit status: 0 when grading ran (whatever the scores), 2 for a usage error,
 1 for an internal failure.
@@ -67,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--html", type=Path, metavar="FILE", help="also write the class report as one "
                         "self-contained HTML page")
     options.add_to_argparse(report, (options.COURSE_ROOT,))
+    selfcheck = commands.add_parser(
+        "selfcheck", help="write an assignment's self-check (its checks on public cases, for the students' "
+                          "notebooks) into source/<assignment>/selfcheck/, which nbgrader copies into the release; "
+                          "`make release` runs it")
+    selfcheck.add_argument("name", metavar="ASSIGNMENT", help="the assignment")
+    selfcheck.add_argument(options.COURSE_ROOT.flag, **options.COURSE_ROOT.kwargs())
+    selfcheck.add_argument("--output", type=Path, metavar="DIR",
+                           help="write it there instead (default: source/<assignment>/selfcheck)")
     return parser
 
 
@@ -92,6 +101,16 @@ def gradescope_bundle(args: argparse.Namespace) -> int:
     print(f"autograder: wrote {args.output} ({len(names)} files) for {assignment.name}: upload it as the "
           "assignment's autograder on Gradescope", file=sys.stderr)
     return 0
+
+
+def selfcheck(args: argparse.Namespace) -> int:
+    from autograder.selfcheck import build
+
+    assignment = find_course(args.course_root).assignment(args.name)
+    try:
+        return build.main(assignment, args.output)
+    except build.BuildError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def grade(args: argparse.Namespace) -> int:
@@ -263,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     args = build_parser().parse_args(argv)
     try:
-        return {"grade": grade, "report": report, "gradescope-bundle": gradescope_bundle}[args.command](args)
+        return {"grade": grade, "report": report, "gradescope-bundle": gradescope_bundle,
+                "selfcheck": selfcheck}[args.command](args)
     except UsageError as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)
         return USAGE_ERROR

@@ -52,8 +52,10 @@ def reteach(code: str, own: dict[str, str] | None = None) -> str | None:
     return (own or {}).get(code) or RETEACH.get(code)
 
 
-CHECK_TEMPLATE = """\
-{name} ({score:g}/{max_score:g} points): {status}
+#: a check's first line when graded; the students' self-check has its own (SELF_CHECK_HEADER)
+CHECK_HEADER = "{name} ({score:g}/{max_score:g} points): {status}"
+
+CHECK_BODY = """\
 Called: {call}
 {comparison}
 {likely}
@@ -62,8 +64,7 @@ Where to look: {where}"""
 #: one line of ``likely`` per diagnosis code (a known mistake may be several at once)
 LIKELY_TEMPLATE = "Likely mistake [{diagnosis}]: {explanation}"
 
-CHECK_TEMPLATE_NO_DIAGNOSIS = """\
-{name} ({score:g}/{max_score:g} points): {status}
+CHECK_BODY_NO_DIAGNOSIS = """\
 Called: {call}
 {comparison}
 Where to look: {where}"""
@@ -95,6 +96,24 @@ UNTOLD_NOTE = ("\nWhether `{function}` is right given your {callees} cannot be t
                "their results, which the grader cannot replay without their graph.")
 
 WHERE_TEMPLATE = "the cell that defines `{function}` in {notebook}, Part {part} ({title})"
+
+# --- the students' self-check (autograder/selfcheck/): the same feedback, on public cases, no points ---
+SELF_CHECK_HEADER = "{name} (self-check on {cases}; hidden tests grade it): {status}"
+#: a value of a result that the self-check knows only by its digest (the answer itself: autograder/selfcheck/digest.py)
+DIGEST_DIFFERS = "{path}: differs from the right answer (the self-check holds only a digest of it, not the value)"
+SELF_CHECK_UNTOLD_CALLEE = ("\n`{function}` calls your {callees}, which fails its own self-check. Grading counts a "
+                            "mistake once, where it is made: it may find `{function}` right given it, by rerunning the "
+                            "reference on what yours returned, which the self-check cannot tell offline. Fix it first.")
+SELF_CHECK_UNTOLD_CALLEES = ("\n`{function}` calls your {callees}, which fail their own self-checks. Grading counts "
+                             "a mistake once, where it is made: it may find `{function}` right given them, by rerunning "
+                             "the reference on what yours returned, which the self-check cannot tell offline. Fix those "
+                             "first.")
+SELF_CHECK_UNTOLD_BEHAVIOUR = ("\nGrading may still give half the points to a run that learns what the algorithm must "
+                               "without replaying the spec's random draws; the self-check cannot tell that offline.")
+SELF_CHECK_UNTOLD_DIAGNOSIS = ("\nGrading looks further for the mistake here (with runs or draws the self-check cannot "
+                               "make offline) and may name it.")
+SELF_CHECK_VERSIONS = ("Note: the self-check's results were made with {made}; this kernel has {here}. Runs may then "
+                       "differ in their last digits or, for gymnasium, in their episodes.")
 
 
 def explain(code: str, own: dict[str, str] | None = None, **context: object) -> str:

@@ -61,7 +61,7 @@ from typing import Callable
 from autograder import options
 from autograder.assignment import Assignment
 from autograder.checks.framework import CheckContext, CheckFailed, Outcome, derive_seed, graded_names, \
-    shared_findings
+    reply_outcome, shared_findings
 from autograder.checks.reference import reference_of
 from autograder.checks.registry import all_checks
 from autograder.course import CONFIG_FILE, Course, find_course
@@ -97,7 +97,7 @@ def _in_process(probes: dict, namespace: dict, time_limit: float) -> Callable[..
             request["call_limits"] = call_limits
         reply = run_probe(probes, namespace, request)
         try:  # the same data-only round trip as from a worker: strips subclasses, checks sizes
-            return Outcome.from_reply(wire.loads(wire.dumps(reply)))
+            return reply_outcome(wire.loads(wire.dumps(reply)))
         except wire.WireError as exc:
             return Outcome("error", error={"type": "ResultRejected", "message": str(exc), "where": None})
 

@@ -14,8 +14,9 @@ own output (:mod:`autograder.checks.pytest_plugin`); ``autograder grade``
 drives the same suite and turns it into reports.
 """
 
-from autograder.checks.framework import PARTIAL_FOR_FORM, Case, CheckContext, CheckSpec, Outcome, call, check, show
+from autograder.checks.framework import Case, CheckContext, CheckSpec, Outcome, call, check, show
 from autograder.compare import EXACT, FLOAT32_RUN, FLOAT32_STEP, Tolerance
+from autograder.scoring import PARTIAL_FOR_FORM
 
 __all__ = ["Case", "CheckContext", "CheckSpec", "EXACT", "FLOAT32_RUN", "FLOAT32_STEP", "Outcome",
            "PARTIAL_FOR_FORM", "Tolerance", "call", "check", "show"]

@@ -27,9 +27,11 @@ from autograder import feedback
 from autograder.assignment import Assignment, Part
 from autograder.checks.carried import Replay
 from autograder.checks.reference import Reference, reference_of
-from autograder.compare import EXACT, Comparison, Tolerance, compare, describe, non_finite, trivial_answer
+from autograder.compare import describe, non_finite, trivial_answer
 from autograder.results import CheckResult
 from autograder.series import SeriesError
+from autograder.scoring import Case, Outcome, Tally, agrees, best_mistake, codes_of, compare_case, comparison_text, \
+    device_error, error_text, failure_code, failure_text, form_code, shown_comparison, trivial_flags
 from autograder.worker import api as probe_api
 from autograder.worker import wire
 from autograder.worker.cells import describe_exception
@@ -39,7 +41,6 @@ from autograder.worker.seeding import seed_everything
 #: what a check that did not get full marks raises (its result holds the feedback)
 CheckFailed = pytest.fail.Exception
 
-PARTIAL_FOR_FORM = 0.5  #: share of a case's points for right values in the wrong shape/dtype/device
 #: A hang costs one short limit (:meth:`CheckContext.run`). A case may run FIRST_FACTOR times the
 #: reference's own time on it, at least FIRST_FLOOR_S, at most the check's full limit: code 50 times
 #: slower than the reference still answers, and a function that never returns costs seconds, not a
@@ -80,29 +81,6 @@ def call(function: str, *args: Any, **kwargs: Any) -> str:
 
 
 @dataclass
-class Case:
-    """One call of a probe, as the student will read it in feedback."""
-
-    probe: str
-    args: dict
-    call: str  #: the call in words, e.g. ``target(reward=1.0, …)``
-    tol: Tolerance = EXACT
-    weight: float = 1.0
-    #: the part of the result that identifies a known mistake (e.g. an update's
-    #: ``step``), when other parts (e.g. when δ was computed) may differ with it
-    mistake_key: str | None = None
-    #: what the case measured, as plots (:mod:`autograder.series`): ``series(student's value,
-    #: reference's value)``, called when the student's code answered
-    series: Callable[[Any, Any], list[dict]] | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def form_only(self) -> bool:
-        """Whether the case sees only a result's form (shape, dtype, device), not its
-        values: its inputs are on the meta device, which has none."""
-        return self.args.get("device") == "meta"
-
-
-@dataclass
 class CheckSpec:
     """A check's identity and points, declared with :func:`check`."""
 
@@ -124,34 +102,34 @@ def derive_seed(base_seed: int, name: str) -> int:
     return zlib.crc32(f"{base_seed}:{name}".encode()) & 0x7FFFFFFF
 
 
-@dataclass
-class Outcome:
-    """What one probe call gave: ``ok`` with a value, or why not."""
+def validate_expected(name: str, cases: list[Case], expected: list[Outcome]) -> None:
+    """What a check's cases must give on the reference: a finite result each (a student's never matches
+    NaN or inf), and not only what code doing nothing would answer.
 
-    kind: str  # ok, missing, not-implemented, error, timeout
-    value: Any = None
-    error: dict | None = None
-    #: what the student's code did meanwhile to read or change its grading (the worker's guard saw it)
-    tampering: list[str] = field(default_factory=list)
-    #: the calls the graded function made to the student's other graded functions
-    #: (:mod:`autograder.worker.recording`); None when they could not all be recorded
-    calls: list[dict] | None = field(default_factory=list)
-    seconds: float | None = None  #: how long the grader's own run of it took (the reference's, a mistake's)
-    #: a timeout's cause: the function whose own call limit struck (:class:`~autograder.worker.limits.CallLimits`)
-    struck: str | None = None
-    killed: bool = False  #: a timeout the worker did not answer: it was killed
+    Raises:
+        RuntimeError: they do not; the check, not the student, is wrong.
+    """
+    for case, outcome in zip(cases, expected):
+        if outcome.kind != "ok":
+            raise RuntimeError(f"the reference failed on {case.call}: {outcome.error}")
+        if non_finite(outcome.value) is not None:
+            raise RuntimeError(f"the reference's result on {case.call} holds NaN or inf: "
+                               "a student's never matches it")
+    if all(c.form_only or trivial_answer(e.value, c.args) for c, e in zip(cases, expected)):
+        raise RuntimeError(f"{name}: code that does nothing would answer every case right")
 
-    @classmethod
-    def from_reply(cls, reply: dict) -> "Outcome":
-        kind = reply.get("outcome")
-        tampering = tampering_of(reply)
-        if kind not in ("ok", "missing", "not-implemented", "error", "timeout"):
-            return cls("error", error={"type": "ProtocolError", "message": "malformed reply"}, tampering=tampering)
-        calls = reply.get("calls", [])
-        if calls is not None and not (isinstance(calls, list) and all(isinstance(c, dict) for c in calls)):
-            calls = None
-        struck = reply.get("in") if isinstance(reply.get("in"), str) else None
-        return cls(kind, reply.get("value"), reply.get("error"), tampering, calls, struck=struck,
+
+def reply_outcome(reply: dict) -> Outcome:
+    """A worker's reply as an :class:`Outcome` (a malformed one is a ``ProtocolError``)."""
+    kind = reply.get("outcome")
+    tampering = tampering_of(reply)
+    if kind not in ("ok", "missing", "not-implemented", "error", "timeout"):
+        return Outcome("error", error={"type": "ProtocolError", "message": "malformed reply"}, tampering=tampering)
+    calls = reply.get("calls", [])
+    if calls is not None and not (isinstance(calls, list) and all(isinstance(c, dict) for c in calls)):
+        calls = None
+    struck = reply.get("in") if isinstance(reply.get("in"), str) else None
+    return Outcome(kind, reply.get("value"), reply.get("error"), tampering, calls, struck=struck,
                    killed=reply.get("killed") is True)
 
 
@@ -217,23 +195,24 @@ def run_reference(case: Case, api: probe_api.Api, seed: int, reference: Referenc
     the same data encoding as the worker's; the result of a fixed API is
     computed once and reused."""
     if api._cache_key is None:
-        return _run_reference(case, api, seed, reference)
+        return reference_outcome(case, api, seed, reference)
     key = (api._cache_key, case.probe, hashlib.blake2b(wire.dumps(case.args), digest_size=16).digest(), seed)
     outcome = _REFERENCE_RUNS.get(key)
     if outcome is None:
         if len(_REFERENCE_RUNS) >= REFERENCE_RUNS_KEPT:
             _REFERENCE_RUNS.clear()
-        outcome = _REFERENCE_RUNS[key] = _run_reference(case, api, seed, reference)
+        outcome = _REFERENCE_RUNS[key] = reference_outcome(case, api, seed, reference)
         if outcome.kind == "ok" and HUNG_FACTOR * outcome.seconds > HUNG_FLOOR_S:
             # the first run in a process pays for warm-up (lazy imports, allocations): where its time
             # sets a short limit (CheckContext.short_limit), a second run's counts. Only a fixed API
             # is run twice: a replay's stand-ins (autograder/checks/carried.py) answer once
-            again = _run_reference(case, api, seed, reference).seconds
+            again = reference_outcome(case, api, seed, reference).seconds
             outcome.seconds = min(outcome.seconds, again if again is not None else outcome.seconds)
     return outcome
 
 
-def _run_reference(case: Case, api: probe_api.Api, seed: int, reference: Reference) -> Outcome:
+def reference_outcome(case: Case, api: probe_api.Api, seed: int, reference: Reference) -> Outcome:
+    """One run of a probe on a fixed API (the reference, a known mistake) here: never cached."""
     seed_everything(seed)
     start = time.perf_counter()
     try:
@@ -247,21 +226,6 @@ def _run_reference(case: Case, api: probe_api.Api, seed: int, reference: Referen
     except wire.WireError as exc:
         return Outcome("error", error={"type": "ResultRejected", "message": str(exc), "where": None})
     return Outcome("ok", data, seconds=time.perf_counter() - start)
-
-
-def device_error(case: Case, outcome: Outcome) -> bool:
-    """Whether a case failed for its inputs being off the CPU (code that only
-    works there: ``wrong-device``). On the meta device any error counts (it
-    has no values, so nothing else can go wrong there that the CPU cases did
-    not show); on a GPU, an error that names the CPU as a tensor's device
-    ("Expected all tensors to be on the same device, but got ... cpu ...")."""
-    if outcome.kind != "error":
-        return False
-    device = case.args.get("device")
-    if device == "meta":
-        return True
-    message = str((outcome.error or {}).get("message", "")).lower()
-    return device not in (None, "cpu") and "device" in message and "cpu" in message
 
 
 @dataclass
@@ -379,14 +343,7 @@ class CheckContext:
         the points, note), to a result that does not replay the reference but
         behaves as the algorithm must (calibrated: see the check)."""
         expected = [self.run_reference(case, self._reference) for case in cases]
-        for case, outcome in zip(cases, expected):
-            if outcome.kind != "ok":
-                raise RuntimeError(f"the reference failed on {case.call}: {outcome.error}")
-            if non_finite(outcome.value) is not None:
-                raise RuntimeError(f"the reference's result on {case.call} holds NaN or inf: "
-                                   "a student's never matches it")
-        if all(c.form_only or trivial_answer(e.value, c.args) for c, e in zip(cases, expected)):
-            raise RuntimeError(f"{self.spec.name}: code that does nothing would answer every case right")
+        validate_expected(self.spec.name, cases, expected)
         # Recorded calls serve only to carry a callee's error forward (_carried): unless the function
         # reads one that is marked wrong already (callees are checked first), there is none to
         # carry, and recording a long run's every call costs more than the run itself.
@@ -412,32 +369,19 @@ class CheckContext:
         return self.result
 
     def _score(self, cases, expected, got, diagnose, behaviour=None) -> CheckResult:
-        total = sum(c.weight for c in cases)
-        comparisons = [_compare_case(case, exp, out) for case, exp, out in zip(cases, expected, got)]
-        countable = _countable(cases, expected, comparisons)
-        earned, first_failure, failing = 0.0, None, []
-        for i, (case, out, comparison) in enumerate(zip(cases, got, comparisons)):
-            share = 1.0 if comparison is not None and comparison.ok else \
-                PARTIAL_FOR_FORM if comparison is not None and comparison.values_match else 0.0
-            earned += share * case.weight * countable[i]
-            if share == 1.0:
-                continue
-            failing.append(i)
-            if first_failure is None:
-                first_failure = (i, case, out, comparison)
-        score = round(self.spec.points * earned / total, 2)  # hundredths: what a gradebook shows
-        if first_failure is None:
+        comparisons = [compare_case(case, exp, out) for case, exp, out in zip(cases, expected, got)]
+        tally = Tally.of(cases, trivial_flags(cases, expected), comparisons)
+        score = round(self.spec.points * tally.earned, 2)  # hundredths: what a gradebook shows
+        if not tally.failing:
             return self._result(score, "passed")
+        failing = tally.failing
         credit, untold = self._carried(cases, got, failing)
         credit = credit or self._credit_for_callees(cases, got, failing)
         if credit:
             return self._result(self.spec.points, "passed", note=credit)
-        i, case, out, comparison = first_failure
-        if comparison is not None and case.mistake_key and isinstance(out.value, dict):
-            # show what a mistake is about (e.g. the weight change), where it differs
-            keyed = compare(out.value.get(case.mistake_key), expected[i].value[case.mistake_key], case.tol,
-                            f"result[{case.mistake_key!r}]")
-            comparison = comparison if keyed.ok else keyed
+        i = failing[0]
+        case, out = cases[i], got[i]
+        comparison = shown_comparison(case, out, expected[i], comparisons[i])
         code = self._diagnose(cases, got, failing, out, comparison, diagnose, expected)
         status = {"missing": "missing", "timeout": "timeout", "error": "error"}.get(out.kind)
         note = ""
@@ -451,18 +395,16 @@ class CheckContext:
 
     def _diagnose(self, cases, got, failing, out, comparison, diagnose, expected) -> str | None:
         if out.kind != "ok":
-            if all(device_error(cases[i], got[i]) for i in failing):
+            code = failure_code(cases, got, failing, out)
+            if code == "wrong-device":
                 self.diagnosed.setdefault(self.spec.function, ("wrong-device", None))
-                return "wrong-device"
-            return out.kind
+            return code
         code = self._best_mistake(cases, got, failing, expected)
         if code:
             return code
         if diagnose is not None:
             code = diagnose(self, cases, got, expected)
-        if not code and comparison is not None and comparison.problem in ("shape", "dtype", "device") \
-                and comparison.values_match:
-            code = f"wrong-{comparison.problem}"
+        code = code or form_code(comparison)
         if code:  # remembered without a wrong version: callers are credited only where it can be told
             self.diagnosed.setdefault(self.spec.function, (code, None))
         return code
@@ -489,7 +431,7 @@ class CheckContext:
         trials = [{name: version} for name, version in wrong.items()] + ([wrong] if len(wrong) > 1 else [])
         for overrides in trials:
             api = self.reference.with_overrides(overrides)
-            if all(self._agrees(cases[i], got[i], self.run_reference(cases[i], api)) for i in failing):
+            if all(agrees(cases[i], got[i], self.run_reference(cases[i], api)) for i in failing):
                 return self._credit_note(list(overrides))
         return None
 
@@ -512,7 +454,7 @@ class CheckContext:
             if replay.differentiated():
                 callees = ", ".join(f"`{n}`" for n in sorted(replay.names & set(wrong)))
                 return None, feedback.UNTOLD_NOTE.format(function=self.spec.function, callees=callees)
-            if not (outcome.kind == "ok" and replay.finished() and self._agrees(cases[i], got[i], outcome)):
+            if not (outcome.kind == "ok" and replay.finished() and agrees(cases[i], got[i], outcome)):
                 return None, ""
             used |= replay.names & set(wrong)
         if not used:
@@ -546,33 +488,16 @@ class CheckContext:
         differs from the reference's. When the mistake explains every failing
         case it can tell apart, it is remembered, so that the functions
         calling this one are not charged for it again."""
-        best, best_count, best_wrong, best_complete = None, 0, None, False
-        for code, wrong, api in self.reference.mistaken_apis(self.spec.function):
-            matched, complete = 0, True
-            for i in failing:
-                theirs = self.run_reference(cases[i], api)
-                if self._agrees(cases[i], expected[i], theirs):
-                    continue  # this case cannot tell the mistake from the reference
-                if self._agrees(cases[i], got[i], theirs):
-                    matched += 1
-                else:
-                    complete = False
-            if matched > best_count:
-                best, best_count, best_wrong, best_complete = code, matched, wrong, complete
-        if best is not None and best_complete:
-            self.diagnosed[self.spec.function] = (best, best_wrong)
-        return best
-
-    def _agrees(self, case: Case, mine: Outcome, theirs: Outcome) -> bool:
-        """Whether two outcomes of a case agree (on ``case.mistake_key`` if set)."""
-        if mine.kind != "ok" or theirs.kind != "ok":
-            return False
-        a, b, key = mine.value, theirs.value, case.mistake_key
-        if key is not None:
-            if not (isinstance(a, dict) and key in a and isinstance(b, dict) and key in b):
-                return False
-            a, b = a[key], b[key]
-        return compare(a, b, case.tol).ok
+        mistakes = self.reference.mistaken_apis(self.spec.function)
+        best, complete = best_mistake(failing, expected, got,
+                                      [lambda i, api=api: self.run_reference(cases[i], api) for _, _, api in mistakes],
+                                      lambda i, mine, theirs: agrees(cases[i], mine, theirs))
+        if best is None:
+            return None
+        code, wrong, _ = mistakes[best]
+        if complete:
+            self.diagnosed[self.spec.function] = (code, wrong)
+        return code
 
     def _result(self, score, status, code=None, case=None, out=None, comparison=None, note="") -> CheckResult:
         s = self.spec
@@ -583,10 +508,10 @@ class CheckContext:
         where = feedback.WHERE_TEMPLATE.format(function=s.function, notebook=part.notebook, part=part.number,
                                                title=part.title)
         context = dict(name=s.name, score=score, max_score=s.points, status=status, call=case.call,
-                       comparison=_comparison_text(out, comparison, self.assignment.result_fields), where=where,
+                       comparison=comparison_text(out, comparison, self.assignment.result_fields), where=where,
                        function=s.function,
                        time_limit=self._shortened.get(id(case), (self.time_limit or s.time_limit,))[0],
-                       error=_error_text(out))
+                       error=error_text(out))
         if id(case) in self._shortened:
             limit, call_limit, hung = self._shortened[id(case)]
             full = self.time_limit or s.time_limit
@@ -601,12 +526,7 @@ class CheckContext:
             explanations = [feedback.MISSING_NOTEBOOK.format(notebook=part.notebook)]
         else:
             explanations = [self._explain(c, **context) for c in codes]
-        if codes:
-            likely = "\n".join(feedback.LIKELY_TEMPLATE.format(diagnosis=c, explanation=e)
-                               for c, e in zip(codes, explanations))
-            text = feedback.CHECK_TEMPLATE.format(likely=likely, **context)
-        else:
-            text = feedback.CHECK_TEMPLATE_NO_DIAGNOSIS.format(**context)
+        text = failure_text(feedback.CHECK_HEADER.format(**context), codes, explanations, **context)
         return CheckResult(s.name, s.group, score, s.points, status, codes[0] if codes else None, text + note,
                            list(codes))
 
@@ -633,68 +553,6 @@ def graded_names(assignment: Assignment) -> tuple[str, ...]:
     from autograder.checks.registry import graded_functions  # it imports this module
 
     return graded_functions(assignment)
-
-
-def _compare_case(case: Case, expected: Outcome, out: Outcome) -> Comparison | None:
-    """How the student's outcome of a case compares with the reference's (None: no result)."""
-    if out.kind != "ok":
-        return None
-    return non_finite(out.value, expected.value) or compare(out.value, expected.value, case.tol)
-
-
-def _countable(cases: list[Case], expected: list[Outcome], comparisons: list[Comparison | None]) -> list[bool]:
-    """Which cases' points count: no points for what code that does nothing gets right.
-
-    A form-only case (the meta device: shapes, dtypes, devices) counts only when
-    its twin (the same inputs on the grading device) has the right values, or
-    without a twin, when every case with values has. A case whose right answer
-    is trivial (zeros, an input unchanged) counts only when a case whose answer
-    is not has the right values too."""
-    right = [c is not None and (c.ok or c.values_match) for c in comparisons]
-    trivial = [not c.form_only and trivial_answer(e.value, c.args) for c, e in zip(cases, expected)]
-    anchored = any(r and not t and not c.form_only for r, t, c in zip(right, trivial, cases))
-    countable = [anchored or not t for t in trivial]
-    with_values = [i for i, c in enumerate(cases) if not c.form_only]
-    for i, case in enumerate(cases):
-        if case.form_only:
-            twins = [j for j in with_values if _same_inputs(case, cases[j])]
-            countable[i] = all(right[j] and countable[j] for j in (twins[:1] or with_values))
-    return countable
-
-
-def _same_inputs(a: Case, b: Case) -> bool:
-    """Whether two cases call the same probe with the same arguments, the device aside."""
-    def inputs(case: Case) -> bytes:
-        return wire.dumps({key: value for key, value in case.args.items() if key != "device"})
-    return a.probe == b.probe and inputs(a) == inputs(b)
-
-
-def codes_of(code: str | tuple[str, ...] | None) -> tuple[str, ...]:
-    """A diagnosis as its codes: a known mistake may be declared as several at once (a tuple)."""
-    return () if not code else (code,) if isinstance(code, str) else tuple(code)
-
-
-def _error_text(out: Outcome | None) -> str:
-    if out is None or not out.error:
-        return "an error"
-    error = out.error
-    where = error.get("where") or {}
-    line = f" (line {where['lineno']} of {where['cell']}: `{(where.get('code') or '').strip()}`)" if where else ""
-    return f"{error.get('type', 'an error')}: {error.get('message', '')}{line}"
-
-
-def _comparison_text(out: Outcome, comparison: Comparison | None, fields: dict[str, str]) -> str:
-    if out.kind == "ok" and comparison is not None:
-        return f"Expected vs got: {feedback.humanize(comparison.message, fields)}"
-    if out.kind == "error":
-        return f"Got: {_error_text(out)}"
-    if out.kind == "timeout":
-        return "Got: no answer before the time limit"
-    if out.kind == "missing" and out.error and out.error.get("message"):
-        return f"Got: {out.error['message']}"
-    if out.kind == "not-implemented":
-        return "Got: NotImplementedError"
-    return "Got: the name is not defined"
 
 
 __all__ = ["Case", "CheckContext", "call", "check", "derive_seed", "describe", "Outcome", "show"]

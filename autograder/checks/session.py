@@ -23,7 +23,7 @@ from typing import Callable
 from autograder import feedback, timing
 from autograder.assignment import Assignment
 from autograder.checks.framework import CheckContext, CheckFailed, CheckSpec, Outcome, derive_seed, graded_names, \
-    shared_findings
+    reply_outcome, shared_findings
 from autograder.checks.registry import all_checks
 from autograder.notebooks import calls_between
 from autograder.results import CheckResult
@@ -96,8 +96,8 @@ class GradingSession:
                     self._zygote = Zygote(code, self._sandbox, self._limits)
                 session = self.sessions[notebook] = NotebookSession(self._zygote, loaded.cells, self.cell_timeout)
                 session.start()
-            return Outcome.from_reply(session.probe(case.probe, case.args, seed, time_limit or full_limit, record,
-                                                    call_limits))
+            return reply_outcome(session.probe(case.probe, case.args, seed, time_limit or full_limit, record,
+                                               call_limits))
 
         return run
 

@@ -46,6 +46,21 @@ def time_limit(seconds: float) -> Iterator[None]:
         _deadline[0] = math.inf
 
 
+def warm_up(autograd: bool = True) -> None:
+    """Pay once, before any limit runs, what a first call of torch costs whoever makes it: a first
+    optimizer step imports ``torch._dynamo`` (2.4 s; 0.09 s once it is loaded), a first backward
+    starts autograd's engine, the meta device loads its kernels. ``autograd=False`` where that engine
+    must not start yet (a process that will fork workers that use CUDA)."""
+    import torch
+    import torch._dynamo  # noqa: F401
+
+    if autograd:
+        weight = torch.zeros(1, requires_grad=True)
+        (weight * 2).sum().backward()
+        torch.optim.SGD([weight], lr=0.1).step()
+    (torch.empty(2, device="meta") + 1).sum()
+
+
 class CallLimits(NamespaceWrappers):
     """Within ``with CallLimits(namespace, {name: seconds}):`` (inside :func:`time_limit`), each
     call of those functions of the student's namespace may take that long, and no longer: a

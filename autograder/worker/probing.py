@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import linecache
 from typing import Any, Callable
 
 import torch
 
 from autograder.worker import api, wire
-from autograder.worker.cells import CappedText, describe_exception
+from autograder.worker.cells import CappedText, describe_exception, raised_by_a_stub
 from autograder.worker.guard import Guard, suspicious
 from autograder.worker.limits import CallLimits, CellTimeout, time_limit
 from autograder.worker.recording import CallRecorder
@@ -91,15 +90,3 @@ def _probe(probes: dict[str, Callable[..., Any]], namespace: dict, request: dict
         return {"outcome": kind, "error": describe_exception(exc)}
     except BaseException as exc:  # noqa: BLE001
         return {"outcome": "error", "error": describe_exception(exc)}
-
-
-def raised_by_a_stub(exc: NotImplementedError) -> bool:
-    """Whether ``exc`` comes from a ``raise NotImplementedError`` line (the release's stub, a student's
-    "not done yet"), not from a call that raised it (torch on the meta device, say)."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    if tb is None:
-        return True
-    line = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
-    return "raise" in line and "NotImplementedError" in line

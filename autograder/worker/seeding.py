@@ -22,8 +22,10 @@ def seed_everything(seed: int) -> None:
 def _cpu_only() -> bool:
     """No accelerator this torch could use: no NVIDIA device nodes (so no CUDA to start later), not a
     ROCm build, no MPS, no XPU."""
-    from autograder.worker.sandbox import gpu_device_nodes
-
+    try:
+        from autograder.worker.sandbox import gpu_device_nodes
+    except ImportError:  # the students' self-check ships this module without the sandbox: seed every device
+        return False
     xpu = getattr(torch, "xpu", None)
     return not gpu_device_nodes() and getattr(torch.version, "hip", None) is None \
         and not torch.backends.mps.is_available() and not (xpu is not None and xpu.is_available())

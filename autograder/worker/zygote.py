@@ -57,14 +57,10 @@ def preload(probes: str, gpu: bool = False) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401
-    import torch
-    import torch._dynamo  # noqa: F401  - a first optimizer step imports it: 2.4 s, and 0.09 s once it is loaded
 
-    if not gpu:  # the rest of a first step's cost (autograd's engine), and the meta device's kernels
-        weight = torch.zeros(1, requires_grad=True)
-        (weight * 2).sum().backward()
-        torch.optim.SGD([weight], lr=0.1).step()
-    (torch.empty(2, device="meta") + 1).sum()
+    from autograder.worker.limits import warm_up
+
+    warm_up(autograd=not gpu)
 
     import importlib
 

@@ -14,27 +14,17 @@ from autograder.checks import framework
 from autograder.checks.framework import codes_of, derive_seed
 from autograder.checks.reference import reference_of
 from autograder.checks.registry import all_checks
+from autograder.compare import compare
 from autograder.options import SEED
+from autograder.selfcheck.build import recorded
 from tests.course import COURSE
-
-
-class CaptureCases:
-    """What a check reads of its context while it builds its cases; ``grade`` keeps them."""
-
-    def __init__(self, name: str):
-        self.seed, self.device, self.cases = derive_seed(SEED.default, name), "cpu", []
-
-    def grade(self, cases, diagnose=None, behaviour=None):
-        self.cases = list(cases)
-
 
 CHECKS = [(assignment, meta, check) for assignment in COURSE.assignments() for meta, check in all_checks(assignment)
           if reference_of(assignment).mistakes.get(meta.function)]
 
 
 def outcomes(assignment, meta, check) -> tuple[list, list, dict]:
-    capture = CaptureCases(meta.name)
-    check(capture)
+    capture = recorded(meta, check, derive_seed(SEED.default, meta.name))
     reference = reference_of(assignment)
     run = lambda api: [framework.run_reference(case, api, capture.seed, reference) for case in capture.cases]  # noqa
     return capture.cases, run(reference.api()), {(i, codes_of(code)): run(api) for i, (code, _, api)
@@ -42,7 +32,7 @@ def outcomes(assignment, meta, check) -> tuple[list, list, dict]:
 
 
 def same(cases, a, b) -> bool:
-    return all(x.kind == y.kind == "ok" and framework.compare(x.value, y.value, case.tol).ok or
+    return all(x.kind == y.kind == "ok" and compare(x.value, y.value, case.tol).ok or
                x.kind == y.kind != "ok" for case, x, y in zip(cases, a, b))
 
 

@@ -1,6 +1,6 @@
 """Which cases of a check earn points: no points for what code that does nothing gets right.
 
-The rules (autograder/checks/framework.py, ``_countable``; autograder/compare.py,
+The rules (autograder/scoring.py, ``countable``; autograder/compare.py,
 ``non_finite`` and ``trivial_answer``) on hand-made cases; every graded
 function of every assignment is tried in tests/assignments/test_no_points_for_nothing.py.
 """
@@ -11,8 +11,8 @@ import math
 
 import torch
 
-from autograder.checks.framework import Case, Outcome, _compare_case, _countable
 from autograder.compare import FLOAT32_STEP, non_finite, trivial_answer
+from autograder.scoring import Case, Outcome, compare_case, countable as countable_cases, trivial_flags
 from autograder.worker import wire
 
 
@@ -34,7 +34,8 @@ def case(x=X, device="cpu", **more) -> Case:
 def countable(cases, expected, got) -> list[bool]:
     expected = [Outcome("ok", e) for e in expected]
     got = [Outcome("ok", g) for g in got]
-    return _countable(cases, expected, [_compare_case(c, e, g) for c, e, g in zip(cases, expected, got)])
+    return countable_cases(cases, trivial_flags(cases, expected),
+                           [compare_case(c, e, g) for c, e, g in zip(cases, expected, got)])
 
 
 # --- form-only cases: the meta device --------------------------------------------------------
@@ -98,5 +99,5 @@ def test_nan_or_inf_never_matches_and_the_feedback_says_where():
 
 def test_a_nan_result_earns_nothing_even_where_the_tolerance_is_loose():
     cases = [case()]
-    comparison = _compare_case(cases[0], Outcome("ok", t([3.0, 4.0])), Outcome("ok", t([3.0, math.nan])))
+    comparison = compare_case(cases[0], Outcome("ok", t([3.0, 4.0])), Outcome("ok", t([3.0, math.nan])))
     assert comparison.problem == "values" and "holds NaN or inf" in comparison.message

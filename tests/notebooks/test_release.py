@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from tests.notebooks.nbgrader_course import ASSIGNMENT_NOTEBOOKS, ASSIGNMENTS, REPO, release_notebook, \
-    source_notebook
+from tests.notebooks.nbgrader_course import ASSIGNMENT_NOTEBOOKS, ASSIGNMENTS, NBGRADER, REPO, \
+    release_notebook, run_nbgrader, source_notebook
 
 EACH = pytest.mark.parametrize("assignment, name", ASSIGNMENT_NOTEBOOKS,
                                ids=[f"{a}/{n}" for a, n in ASSIGNMENT_NOTEBOOKS])
@@ -31,16 +32,41 @@ def role(cell) -> str:
     return "solution" if meta.get("solution") else "grade" if meta.get("grade") else "other"
 
 
+def files_under(folder: Path) -> list[str]:
+    """Every file of a folder, by its path in it (Python's byte-code caches aside)."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_committed_release_is_what_generate_assignment_builds(nbgrader_course: Path, assignment: str):
+    """The notebooks and the self-check that nbgrader copies from source/<assignment>/ (whose own freshness
+    tests/assignments/test_selfcheck_cases.py checks)."""
     built = nbgrader_course / "release" / assignment
     committed = REPO / "release" / assignment
-    names = sorted(p.name for p in built.iterdir())
-    assert names == sorted(p.name for p in committed.iterdir()), "release/ holds other files"
+    names = files_under(built)
+    assert "selfcheck/cases.json" in names
+    assert names == files_under(committed), "release/ holds other files"
     for name in names:
         assert (built / name).read_bytes() == (committed / name).read_bytes(), (
             f"release/{assignment}/{name} is out of date with source/: run `make release` "
-            f"(nbgrader generate_assignment {assignment} --force) and commit release/")
+            f"(autograder selfcheck and nbgrader generate_assignment {assignment} --force) and commit release/")
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_release_has_no_grader_to_shadow_and_no_reference(assignment: str):
+    """Under `nbgrader autograde` a notebook runs in autograded/<student>/<assignment>/: a folder or module
+    `autograder` there would shadow the engine that the hidden test cells import. The self-check's copies
+    import each other only."""
+    folder = REPO / "release" / assignment
+    for name in files_under(folder):
+        path = folder / name
+        assert not {"autograder", "autograder.py", "solutions", "assignments"} & set(Path(name).parts), name
+        if path.suffix == ".py":
+            for node in ast.walk(ast.parse(path.read_text())):
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+                assert not [m for m in modules if m.split(".")[0] in ("autograder", "solutions", "assignments")], \
+                    (name, modules)
 
 
 @EACH
@@ -112,3 +138,13 @@ def test_release_is_valid_nbformat_4_5(assignment, name):
     notebook = release_notebook(name, assignment)
     nbformat.validate(notebook)
     assert (notebook.nbformat, notebook.nbformat_minor) == (4, 5)
+
+
+def test_nbgrader_validate_passes_the_instructors_notebook_and_fails_the_stubs(nbgrader_course: Path):
+    """`nbgrader validate` runs a notebook where it lies (the self-check beside it) and reads its test cells."""
+    source = run_nbgrader(nbgrader_course, "validate", "source/pytorch_vfa/pytorch_basics.ipynb", timeout=600)
+    assert "Success! Your notebook passes all the tests." in source.stdout, source.stdout[-2000:]
+    release = subprocess.run([str(NBGRADER), "validate", "release/pytorch_vfa/pytorch_basics.ipynb"],
+                             cwd=nbgrader_course, capture_output=True, text=True, timeout=600)
+    assert "VALIDATION FAILED ON 15 CELL(S)!" in release.stdout and "NotImplementedError" in release.stdout, \
+        release.stdout[-2000:] + release.stderr[-2000:]

@@ -153,6 +153,22 @@ def test_every_api_name_has_visible_tests_worth_no_points(assignment):
             assert "assert" in cell.source and "HIDDEN" not in cell.source
 
 
+SELF_CHECK_IMPORT = "from selfcheck import check"
+
+
+@EACH_ASSIGNMENT
+def test_every_visible_test_cell_first_runs_the_self_check_of_its_function(assignment):
+    """The self-check comes first: it names the mistake even where a visible assert below it fails."""
+    cells = {cell.id: cell for cell in all_cells(assignment)}
+    calls: dict[str, list[str]] = {}
+    for meta, _ in all_checks(COURSE.assignment(assignment)):
+        calls.setdefault(f"{stem(meta.function)}-tests", []).append(f'check("{meta.name}", globals())')
+    for cell_id, expected in calls.items():
+        lines = cells[cell_id].source.splitlines()
+        assert lines[0].startswith(SELF_CHECK_IMPORT) and lines[1:1 + len(expected)] == expected, cell_id
+    assert not [c.id for c in cells.values() if SELF_CHECK_IMPORT in c.source and c.id not in calls]
+
+
 @EACH_NOTEBOOK
 def test_experiment_cells_are_found_by_id_and_are_not_graded(assignment, name):
     path = REPO / "source" / assignment / f"{name}.ipynb"

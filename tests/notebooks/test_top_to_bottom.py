@@ -1,7 +1,8 @@
 """Every instructor notebook runs top to bottom in a Jupyter kernel, experiments and
-hidden tests included, without an error, and every hidden test cell scores its
-points. (How long that takes is measured, not asserted: `make notebooks` prints
-it; the target is under 60 s a notebook on CPU.)"""
+hidden tests included, without an error, every hidden test cell scores its
+points, and every visible test cell's self-check passes. (How long that takes
+is measured, not asserted: `make notebooks` prints it; the target is under 60 s
+a notebook on CPU.)"""
 
 from __future__ import annotations
 
@@ -30,3 +31,8 @@ def test_the_instructor_notebook_runs_top_to_bottom(assignment, name):
     for cell in graded:
         score, points = determine_grade(cell)
         assert score == points, (cell.id, [o.get("text", "") for o in cell.outputs])
+    for cell in notebook.cells:  # the visible tests' self-checks, live in this kernel, pass the instructor's answers
+        if "from selfcheck import check" in cell.source:
+            printed = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+            assert printed.count("(self-check on ") == cell.source.count('check("') == \
+                printed.count("; hidden tests grade it): passed\n"), (cell.id, printed)

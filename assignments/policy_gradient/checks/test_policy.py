@@ -53,6 +53,11 @@ def test_log_probs(ctx):
 @check("policy.sample_action", group="policy", points=4, function="sample_action")
 def test_sample_action(ctx):
     seed = ctx.seed % 10_000
+    # The chosen draws' probabilities come from the seed too: eighths (exact), and tenths whose float64
+    # cumulative sum ends 1e-7 short of 1
+    g = torch.Generator().manual_seed(ctx.seed)
+    a, b = (int(n) for n in torch.randint(1, 4, (2,), generator=g))
+    p, q = (int(n) for n in torch.randint(1, 5, (2,), generator=g))
     settings = [  # (probabilities, how they are passed, chosen draws or None, calls, how the call reads)
         (torch.tensor([0.1, 0.6, 0.3]), {}, None, 200, f"200 times with np.random.default_rng({seed})"),
         (torch.tensor([0.5, 0.2, 0.2, 0.1]), {"as_tensor": False}, None, 100,
@@ -60,11 +65,11 @@ def test_sample_action(ctx):
         (torch.tensor([0.7, 0.3]), {"dtype": "float64"}, None, 100,
          f"(float64) 100 times with np.random.default_rng({seed})"),
         # u equal to a cumulative probability: u < cumsum, not ≤
-        (torch.tensor([0.25, 0.25, 0.5]), {"dtype": "float64"}, [0.25, 0.5, 0.0], 3,
-         "with rng.random() returning 0.25, 0.5, 0.0 in turn"),
+        (torch.tensor([a / 8, b / 8, 1 - (a + b) / 8]), {"dtype": "float64"}, [a / 8, (a + b) / 8, 0.0], 3,
+         f"with rng.random() returning {a / 8:g}, {(a + b) / 8:g}, 0.0 in turn"),
         # the float64 cumulative sum ends at 0.9999999 < u: the last action
-        (torch.tensor([0.3, 0.3, 0.3999999]), {"dtype": "float64"}, [0.99999995], 1,
-         "with rng.random() returning 0.99999995"),
+        (torch.tensor([p / 10, q / 10, 1 - (p + q) / 10 - 1e-7], dtype=torch.float64), {"dtype": "float64"},
+         [0.99999995], 1, "with rng.random() returning 0.99999995"),
     ]
     ctx.grade([Case("sample_action", {"probs": probs, "seed": seed, "calls": calls, "draws": draws, **how},
                     f"sample_action({call('', probs)[1:-1]}, rng) {reads}", EXACT)

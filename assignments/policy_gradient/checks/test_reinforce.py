@@ -21,10 +21,10 @@ LR = 0.1
 @check("reinforce.loss", group="reinforce", points=12, function="reinforce_loss")
 def test_reinforce_loss(ctx):
     g = torch.Generator().manual_seed(ctx.seed)
-    spec_log_pi = torch.tensor([-0.5, -1.2, -0.3, -2.0])
     spec_returns = torch.tensor([0.8125, -0.375, 3.25, 0.5])  # G_t of the spec's rewards (1, −2, 3, 0.5), γ = 0.5
     log_pi = -torch.rand(6, generator=g) * 2
     returns = torch.randn(6, generator=g) * 2
+    spec_log_pi = -torch.rand(4, generator=g) * 2 - 0.1  # drawn after those: the seed's, with the spec's returns
     settings = [(spec_log_pi, spec_returns, SPEC_GAMMA, ctx.device, 1.0, ""),
                 (log_pi, returns, 0.9, ctx.device, 1.0, ""),
                 (log_pi.double(), returns, 0.9, ctx.device, 1.0, " (float64 log-probabilities: the loss's dtype)"),

@@ -51,18 +51,19 @@ def test_fixture_gets_its_diagnosis_and_loses_points_only_there(report, fixture)
     assert_loses_points_only_where_its_mistake_is(report[fixture.name], fixture, PYTORCH_VFA)
 
 
-# The feedback a student reads, whole (default seed: these inputs are reproducible).
+# The feedback a student reads, whole (default seed: these inputs are reproducible). Part 1's inputs are drawn
+# from the seed (the self-check's public cases share none), hence the matrices of digits.
 WHOLE_FEEDBACK = {
     ("copy-not-view", "tensors.flat_view"): (
         "tensors.flat_view (0/2 points): failed\n"
-        "Called: flat_view(torch.tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]]))\n"
+        "Called: flat_view(torch.tensor([[2, 9, 3], [3, 3, 8], [8, 4, 5]]))\n"
         "Expected vs got: whether the result shares the input's storage: expected True, got False\n"
         "Likely mistake [copy-not-view]: your result copies the data instead of sharing memory with the input "
         "(`torch.from_numpy`, `.view` share; `torch.tensor`, `.clone`, `.flatten()` of a copy do not).\n"
         "Where to look: the cell that defines `flat_view` in pytorch_basics.ipynb, Part 1 (tensors)"),
     ("missing", "tensors.column"): (
         "tensors.column (0/1 points): missing\n"
-        "Called: column(torch.tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]]), 1)\n"
+        "Called: column(torch.tensor([[2, 6, 8], [2, 5, 7], [3, 7, 6]]), 1)\n"
         "Got: the name is not defined\n"
         "Likely mistake [missing]: `column` is not defined in your notebook: was its cell deleted, renamed or "
         "never run?\n"
@@ -133,7 +134,8 @@ WHOLE_FEEDBACK = {
         "baird.semi_gradient): its mistake is counted once, there."),
     ("timeout", "tensors.drop_singleton_axes"): (
         "tensors.drop_singleton_axes (0/1 points): timeout\n"
-        "Called: drop_singleton_axes(torch.tensor([[[[[0., 0.]], [[0., 0.]]]], [[[[0., 0.]], [[0., 0.]]]]]))\n"
+        "Called: drop_singleton_axes(torch.tensor([[[[[-0.0922, 1.275]], [[1.014, -0.01524]]]], [[[[-0.1664, 0.7327]], "
+        "[[-0.481, 0.1347]]]]]))\n"
         "Got: no answer before the time limit\n"
         "Likely mistake [timeout]: `drop_singleton_axes` did not finish within 2 s: look for an infinite loop or "
         "far too much work.\n"
