@@ -31,6 +31,9 @@ class Case:
     #: the part of the result that identifies a known mistake (e.g. an update's
     #: ``step``), when other parts (e.g. when δ was computed) may differ with it
     mistake_key: str | None = None
+    #: what the case measured, as plots (:mod:`autograder.series`): ``series(student's value,
+    #: reference's value)``, called when the student's code answered
+    series: Callable[[Any, Any], list[dict]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def form_only(self) -> bool:

@@ -17,6 +17,7 @@ import torch
 MAX_MESSAGE_BYTES = 64 * 2**20
 MAX_TENSOR_ELEMENTS = 2**22
 MAX_DEPTH = 16
+DEVICES = ("cpu", "cuda", "meta", "mps", "xpu")  #: the devices a received tensor may name
 
 _DTYPES = {
     str(dtype).removeprefix("torch."): dtype
@@ -26,20 +27,31 @@ _DTYPES = {
         torch.complex64, torch.complex128,
     )
 }
+_ITEMSIZE = {dtype: dtype.itemsize for dtype in _DTYPES.values()}
 
 
 class WireError(ValueError):
     """A message that is not valid data (wrong type, size or structure)."""
 
 
-def encode_tensor(t: torch.Tensor) -> dict:
-    """A tensor as data: metadata plus its values as bytes (moved to the CPU).
+def _plain_tensor(t: torch.Tensor) -> torch.Tensor:
+    """A tensor as a plain ``torch.Tensor`` of the same values: subclasses stripped (the C method
+    itself: a subclass may override ``as_subclass`` to keep lying), so a tensor that lies about
+    itself cannot carry its behaviour across."""
+    return torch._C.TensorBase.as_subclass(t, torch.Tensor) if type(t) is not torch.Tensor else t
 
-    Subclasses are stripped to plain tensors first, so a tensor that lies about
-    itself cannot carry its behaviour across. Meta tensors have no values.
-    """
-    # the C method itself: a subclass may override ``as_subclass`` to keep lying
-    t = torch._C.TensorBase.as_subclass(t, torch.Tensor) if type(t) is not torch.Tensor else t
+
+def _cpu_values(t: torch.Tensor) -> torch.Tensor:
+    """A plain tensor's values on the CPU, contiguous, conjugation resolved; size-checked."""
+    if t.numel() > MAX_TENSOR_ELEMENTS:
+        raise WireError(f"tensor of {t.numel()} elements is over the limit of {MAX_TENSOR_ELEMENTS}")
+    plain = t.detach().to("cpu").contiguous()
+    return plain.resolve_conj() if plain.is_conj() else plain
+
+
+def encode_tensor(t: torch.Tensor) -> dict:
+    """A tensor as data: metadata plus its values as bytes (moved to the CPU). Meta tensors have no values."""
+    t = _plain_tensor(t)
     meta = {
         "__tensor__": True,
         "dtype": str(t.dtype).removeprefix("torch."),
@@ -51,38 +63,75 @@ def encode_tensor(t: torch.Tensor) -> dict:
     if t.device.type == "meta":
         meta["data"] = None
         return meta
-    if t.numel() > MAX_TENSOR_ELEMENTS:
-        raise WireError(f"tensor of {t.numel()} elements is over the limit of {MAX_TENSOR_ELEMENTS}")
-    plain = t.detach().to("cpu").contiguous()
-    if plain.is_conj():
-        plain = plain.resolve_conj()
-    raw = plain.reshape(-1).view(torch.uint8).numpy().tobytes()  # via uint8: numpy has no bfloat16
+    raw = _cpu_values(t).reshape(-1).view(torch.uint8).numpy().tobytes()  # via uint8: numpy has no bfloat16
     meta["data"] = base64.b64encode(raw).decode()
     return meta
 
 
-def to_data(value: Any, depth: int = 0) -> Any:
-    """Convert a probe's result into JSON-compatible data (tensors included)."""
+def _encode_received(value: WireTensor) -> dict:
+    """Received data passed on (a stored result): what was true of it stays."""
+    return {**encode_tensor(value.values), "device": value.device, "requires_grad": value.requires_grad,
+            "has_grad_fn": value.has_grad_fn}
+
+
+def _walk(value: Any, tensor: Any, received: Any, depth: int = 0) -> Any:
+    """``value`` as JSON-compatible data, each tensor as ``tensor(t)`` makes it and each
+    :class:`WireTensor` as ``received(w)`` does."""
     if depth > MAX_DEPTH:
         raise WireError("result is nested too deeply")
     if value is None or type(value) in (bool, int, float, str):
         return value
     if isinstance(value, torch.Tensor):
-        return encode_tensor(value)
-    if isinstance(value, WireTensor):  # received data passed on (a stored result): what was true of it stays
-        return {**encode_tensor(value.values), "device": value.device, "requires_grad": value.requires_grad,
-                "has_grad_fn": value.has_grad_fn}
+        return tensor(value)
+    if isinstance(value, WireTensor):
+        return received(value)
     if isinstance(value, (list, tuple)):
-        return [to_data(v, depth + 1) for v in value]
+        return [_walk(v, tensor, received, depth + 1) for v in value]
     if isinstance(value, dict):
         if "__tensor__" in value:  # only encode_tensor makes those: this one would be decoded as a forged tensor
             return {"__unsupported__": "dict with the reserved key __tensor__"}
-        return {str(k): to_data(v, depth + 1) for k, v in value.items()}
+        return {str(k): _walk(v, tensor, received, depth + 1) for k, v in value.items()}
     # numpy scalars, bool-likes and friends: keep only their plain value
     for kind in (bool, int, float):
         if isinstance(value, kind):
             return kind(value)
     return {"__unsupported__": type(value).__name__}
+
+
+def to_data(value: Any) -> Any:
+    """Convert a probe's result into JSON-compatible data (tensors included)."""
+    return _walk(value, encode_tensor, _encode_received)
+
+
+def received(value: Any) -> Any:
+    """What :func:`loads` of :func:`dumps` gives for ``value``, without the JSON and base64 in
+    between: for data the grader made itself and compares with received data (the arguments
+    of a replayed call, the reference's results). Only the size of the whole message is not
+    checked."""
+    return _walk(value, _received_tensor, _received_again)
+
+
+def _received_tensor(t: torch.Tensor) -> WireTensor:
+    t = _plain_tensor(t)
+    if str(t.dtype).removeprefix("torch.") not in _DTYPES:
+        raise WireError(f"unknown tensor dtype {str(t.dtype).removeprefix('torch.')!r}")
+    if t.device.type not in DEVICES:
+        raise WireError(f"unknown device {t.device.type!r}")
+    if t.device.type == "meta":
+        values = torch.empty(t.shape, dtype=t.dtype, device="meta")
+    else:
+        values = _cpu_values(t)
+        if values.untyped_storage().data_ptr() == t.untyped_storage().data_ptr():
+            values = values.clone()  # its own values, as decoded ones are: nobody's later change shows in them
+    return WireTensor(values, device=t.device.type, requires_grad=bool(t.requires_grad),
+                      has_grad_fn=t.grad_fn is not None)
+
+
+def _received_again(value: WireTensor) -> WireTensor:
+    values = value.values
+    copy = torch.empty(values.shape, dtype=values.dtype, device="meta") if values.device.type == "meta" \
+        else _cpu_values(values).clone()
+    return WireTensor(copy, device=value.device, requires_grad=value.requires_grad, has_grad_fn=value.has_grad_fn)
 
 
 def dumps(message: Any) -> bytes:
@@ -106,16 +155,15 @@ def _decode_tensor(obj: dict) -> torch.Tensor | dict:
         raise WireError("tensor is over the size limit")
     info = {k: bool(obj.get(k)) for k in ("requires_grad", "has_grad_fn")}
     device = obj.get("device")
-    if device not in ("cpu", "cuda", "meta", "mps", "xpu"):
+    if device not in DEVICES:
         raise WireError(f"unknown device {device!r}")
     if obj.get("data") is None:
         values = torch.empty(shape, dtype=dtype, device="meta")
     else:
         raw = base64.b64decode(obj["data"], validate=True)
-        itemsize = torch.empty((), dtype=dtype).element_size()
-        if len(raw) != numel * itemsize:
+        if len(raw) != numel * _ITEMSIZE[dtype]:
             raise WireError("tensor data does not match its shape and dtype")
-        values = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape) if numel else torch.empty(shape, dtype=dtype)
+        values = torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape) if numel else torch.empty(shape, dtype=dtype)
     return WireTensor(values, device=device, **info)
 
 

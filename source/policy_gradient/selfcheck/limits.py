@@ -65,7 +65,10 @@ class CallLimits(NamespaceWrappers):
     """Within ``with CallLimits(namespace, {name: seconds}):`` (inside :func:`time_limit`), each
     call of those functions of the student's namespace may take that long, and no longer: a
     function that hung before costs its callers that much, not their whole limit. A call that
-    runs out raises :class:`CellTimeout` there, and :attr:`struck` names the function."""
+    runs out raises :class:`CellTimeout` there, and :attr:`struck` names the function. A class
+    of those names is limited in each call of a method of its own (constructing it, calling it)."""
+
+    classes = True
 
     def __init__(self, namespace: dict, limits: dict[str, float]):
         super().__init__(namespace, limits)

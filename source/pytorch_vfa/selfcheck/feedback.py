@@ -25,6 +25,33 @@ DIAGNOSES: dict[str, str] = {
                  "students' notebooks, the grader's code, files or report): such a check scores 0.",
 }
 
+#: For the instructor's class report: what to re-teach when a code hits many students, one line each.
+#: A plug-in declares its own codes' lines (its ``feedback.RETEACH``); these are the shared codes'.
+RETEACH: dict[str, str] = {
+    "missing": "Notebook hygiene: keep every graded cell with its name and `def` line, and run the notebook top "
+               "to bottom before submitting.",
+    "not-implemented": "Which functions are graded: each stub's `raise NotImplementedError()` must be replaced; "
+                       "show where the graded cells are.",
+    "error": "Reading a traceback, and running the visible tests before submitting: the function raised on the "
+             "graded inputs.",
+    "timeout": "The cost of Python loops against tensor operations, and when an episode ends (terminated or "
+               "truncated): the function never returned in time.",
+    "wrong-shape": "Broadcasting, squeeze/unsqueeze and which axis a reduction runs over; print shapes while "
+                   "developing.",
+    "wrong-dtype": "dtypes: float32 by default, integers from Python ints; keep the dtype of the inputs or of the "
+                   "network.",
+    "wrong-device": "Device-agnostic code: create tensors on the inputs' device (`device=x.device`, "
+                    "`torch.as_tensor(..., device=...)`), never on the CPU by default.",
+    "tampering": "Academic integrity: reading or patching what grades a submission scores 0; talk to the students "
+                 "named.",
+}
+
+
+def reteach(code: str, own: dict[str, str] | None = None) -> str | None:
+    """What to re-teach for a diagnosis code (an assignment's ``own`` line first, then the shared ones)."""
+    return (own or {}).get(code) or RETEACH.get(code)
+
+
 #: a check's first line when graded; the students' self-check has its own (SELF_CHECK_HEADER)
 CHECK_HEADER = "{name} ({score:g}/{max_score:g} points): {status}"
 
