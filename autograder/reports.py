@@ -66,17 +66,19 @@ _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 
 
 def markdown(text: str, title: bool = True) -> str:
-    """Plain feedback as Markdown that shows it as written: a hard break per line, the first line
-    bold (with ``title``), every character that Markdown or HTML would read escaped (feedback
-    quotes students' code, names and error messages)."""
-    lines = []
-    for line in text.splitlines():
-        body = line.lstrip(" ")
-        escaped = _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(body, quote=False))
-        lines.append("&nbsp;" * (len(line) - len(body)) + escaped)
-    if title and lines and lines[0]:
-        lines[0] = f"**{lines[0]}**"
-    return "  \n".join(lines)
+    """Plain feedback as Markdown that shows it as written: with ``title``, the first line (the
+    grader's own: the check, its points and status) in bold, escaped; the rest in a code block fenced
+    with more backticks than any run of them in it, so that nothing of what feedback quotes
+    (students' code, names, error messages) is read as Markdown or HTML."""
+    lines = text.splitlines()
+    head = ""
+    if title and lines:
+        first = _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(lines.pop(0), quote=False))
+        head = f"**{first}**" if first else ""
+    if not any(line.strip() for line in lines):
+        return head
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return (head + "\n\n" if head else "") + f"{fence}\n" + "\n".join(lines) + f"\n{fence}"
 
 
 def gradescope_visibility(assignment: Assignment, overrides: list[str] | None = None) -> dict[str, str]:

@@ -167,7 +167,7 @@ def test_a_fixture_submission_gets_tags_visibility_and_its_copy_graded(bundle, t
     tests = {t["name"]: t for t in data["tests"]}
     assert tests["td0.update"]["tags"] == ["double-step"] and tests["td0.update"]["score"] < 10
     assert tests["td0.target"]["status"] == "passed" and tests["networks.neural_network"]["status"] == "passed"
-    assert "value\\_approximation \\(1\\)\\.ipynb was graded as value\\_approximation\\.ipynb" in data["output"]
+    assert "value_approximation (1).ipynb was graded as value_approximation.ipynb" in data["output"]
     hidden = [t for t in data["tests"] if t["visibility"] != "visible"]
     assert {t["name"] for t in hidden} == {"td0.run", "q.run_sarsa", "baird.run_td"}
     visible_text = json.dumps([t for t in data["tests"] if t["visibility"] == "visible"]) + data["output"]

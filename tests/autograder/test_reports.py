@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 from pathlib import Path
@@ -112,13 +113,14 @@ def test_a_plugin_declares_only_gradescopes_visibilities_of_its_own_checks():
 
 
 def test_markdown_shows_feedback_as_written_and_renders_nothing_of_a_students():
-    text = f"td0.update (0/10 points): failed\nGot: {HOSTILE}\n    indented"
-    rendered = markdown_it.MarkdownIt("commonmark").render(reports.markdown(text))
+    body = f"Got: {HOSTILE}\n    indented\n```\nnot the end of the block ````"
+    rendered = markdown_it.MarkdownIt("commonmark").render(reports.markdown(f"td0.update (0/10 points): failed\n{body}"))
+    assert rendered.startswith("<p><strong>td0.update (0/10 points): failed</strong></p>\n")
+    assert rendered.count("<pre><code>") == 1  # one block, fenced longer than any run of backticks in it
+    shown = rendered[rendered.index("<pre><code>") + len("<pre><code>"):rendered.index("</code></pre>")]
+    assert shown == html.escape(body, quote=False) + "\n"  # as written, indentation and all
     assert "<script" not in rendered and "<img" not in rendered and "<a " not in rendered and "<em>" not in rendered
-    assert "<code>" not in rendered and "<h1>" not in rendered and "<ol>" not in rendered
-    assert "<strong>td0.update (0/10 points): failed</strong><br />" in rendered  # the title, a break per line
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; *em* [link](http://evil.example) `code` # heading<br />" in rendered
-    assert "1. list<br />" in rendered and "\xa0" * 4 + "indented" in rendered  # indentation kept
+    assert "<h1>" not in rendered and "<ol>" not in rendered
 
 
 def test_a_hidden_checks_feedback_is_nowhere_else():
@@ -126,7 +128,7 @@ def test_a_hidden_checks_feedback_is_nowhere_else():
     result = result_of(PYTORCH_VFA, feedback={"td0.run": secret}, diagnoses={"td0.run": ["terminal-bootstrap"]})
     data = validate(reports.to_gradescope(result, PYTORCH_VFA, reports.gradescope_visibility(PYTORCH_VFA)))
     shown = [t for t in data["tests"] if t["visibility"] == "visible"]
-    assert "0\\.123456" in next(t["output"] for t in data["tests"] if t["name"] == "td0.run")
+    assert "0.123456" in next(t["output"] for t in data["tests"] if t["name"] == "td0.run")
     assert not any("123456" in json.dumps(t) for t in shown) and "123456" not in data["output"]
 
 
