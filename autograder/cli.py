@@ -206,9 +206,10 @@ def _grade(args, assignment, submissions, sandbox: str, limits: Limits, denied: 
         args.output.write_text(text)
     else:
         sys.stdout.write(text)
+    # stdout holds the report alone (or nothing, with --output): the summary goes with the progress, to stderr
     _pages(args, json.loads(text) if fmt == "json" else json.loads(reports.to_json(results, assignment, device,
                                                                                      args.seed, sandbox)),
-           assignment, sys.stderr if args.output is None else sys.stdout)
+           assignment, sys.stderr)
     return 0
 
 
