@@ -23,8 +23,8 @@ that situates them, J(p) say). ``y`` holds numbers, or rows of numbers when a
 run measures a vector per step (``components`` names them). A curve keeps at
 most :data:`MAX_POINTS` points and :data:`MAX_NUMBERS` numbers, evenly spaced,
 first and last included, each rounded to :data:`DIGITS` significant digits: a
-report of a large class stays small (a pytorch_vfa submission's plots take
-about 43 kB of JSON).
+report of a large class stays small (a submission of the course's first
+assignment takes about 43 kB of JSON for its plots).
 """
 
 from __future__ import annotations

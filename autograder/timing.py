@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 Listener = Callable[[str, float, float], None]
 _listeners: list[Listener] = []
 
-#: the phases the engine marks; each check is a phase too, named "check <its name>" (``td0.update``, say)
+#: the phases the engine marks; each check is a phase too, named "check <its name>" (``<group>.<check>``)
 PHASES = ("zygote wait", "notebook execution", "probes (worker)", "teardown", "submission")
 CHECK_PHASE = "check {name}"
 
