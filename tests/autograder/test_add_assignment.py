@@ -142,9 +142,9 @@ def test_the_new_assignment_is_graded_without_touching_the_engine(course, tmp_pa
     assert "Likely mistake [returns-not-discounted]: your return ignores gamma" in check["feedback"]
     assert "Part 1 (discounted returns)" in check["feedback"]
     assert not (REPO / "assignments" / "returns_hw").exists()
-    # the class summary (on stdout: the report went to a file) ranks its code with the plug-in's re-teach line
-    assert "   1  returns-not-discounted, in returns.discounted (1)" in done.stdout
-    assert "Re-teach: Discounting: G_t sums gamma^k R_(t+k+1)." in done.stdout
+    # the class summary (on stderr, with the progress) ranks its code with the plug-in's re-teach line
+    assert "   1  returns-not-discounted, in returns.discounted (1)" in done.stderr
+    assert "Re-teach: Discounting: G_t sums gamma^k R_(t+k+1)." in done.stderr
 
 
 def test_its_checks_run_under_pytest_on_their_own(course):
