@@ -262,6 +262,7 @@ class CheckContext:
     result: CheckResult | None = None
     on_result: Callable[[CheckResult], None] = lambda result: None
     _series: dict[str, dict] = field(default_factory=dict)  #: what was measured, by plot name (:meth:`measured`)
+    _record_later: dict | None = None  #: the calls to record if a known mistake does not settle it (grade)
 
     def __post_init__(self) -> None:
         self.reference = reference_of(self.assignment)
@@ -346,11 +347,18 @@ class CheckContext:
         validate_expected(self.spec.name, cases, expected)
         # Recorded calls serve only to carry a callee's error forward (_carried): unless the function
         # reads one that is marked wrong already (callees are checked first), there is none to
-        # carry, and recording a long run's every call costs more than the run itself.
+        # carry, and recording a long run's every call costs more than the run itself. Where the
+        # mistakes behind those callees (their own, or those they are right given) are all known
+        # ones, the reference run with them (kept for the batch) settles most results without a
+        # record (_credit_for_callees): the calls are recorded in a second run only when it does
+        # not (_recorded).
         function = self.spec.function
+        wrong = self._wrong_callees()
         record = {"function": function, "callees": [n for n in graded_names(self.assignment) if n != function]} \
-            if (set(self.marked) - {function}) & set(self.reaches(function)) else None
-        got = [self.run(case, record, reference) for case, reference in zip(cases, expected)]
+            if wrong else None
+        self._record_later = record if record is not None and self._known_roots(wrong) else None
+        got = [self.run(case, None if self._record_later else record, reference)
+               for case, reference in zip(cases, expected)]
         for case, mine, theirs in zip(cases, got, expected):
             if case.series is not None and mine.kind == "ok":
                 self.measured(case.series, mine.value, theirs.value)
@@ -375,8 +383,13 @@ class CheckContext:
         if not tally.failing:
             return self._result(score, "passed")
         failing = tally.failing
-        credit, untold = self._carried(cases, got, failing)
-        credit = credit or self._credit_for_callees(cases, got, failing)
+        if self._record_later is not None:
+            credit, untold = self._carried_known(cases, got, failing), ""
+            if not credit:
+                credit, untold = self._carried(cases, self._recorded(cases, expected, got, failing), failing)
+        else:
+            credit, untold = self._carried(cases, got, failing)
+            credit = credit or self._credit_for_callees(cases, got, failing)
         if credit:
             return self._result(self.spec.points, "passed", note=credit)
         i = failing[0]
@@ -434,6 +447,44 @@ class CheckContext:
             if all(agrees(cases[i], got[i], self.run_reference(cases[i], api)) for i in failing):
                 return self._credit_note(list(overrides))
         return None
+
+    def _wrong_callees(self) -> set[str]:
+        """The graded functions that this check's function reaches and that are marked wrong."""
+        function = self.spec.function
+        return (set(self.marked) - {function}) & set(self.reaches(function))
+
+    def _known_roots(self, wrong: set[str]) -> dict[str, Callable] | None:
+        """The mistakes behind these callees (their own, or those they are right given), as the known
+        wrong versions of the functions where they lie; None unless every one is a known mistake."""
+        roots = {root for name in wrong for root, _ in self.marked[name]}
+        versions = {root: self.diagnosed.get(root, (None, None))[1] for root in roots}
+        return versions if versions and all(v is not None for v in versions.values()) else None
+
+    def _carried_known(self, cases, got, failing) -> str | None:
+        """Error carried forward without a record, where the callees' mistakes are known ones: the
+        note, if every failing case is what the reference gives with those wrong versions in it
+        (however deep the call), as :meth:`_carried` would find from the student's own calls. The
+        note names the callees the function reaches other than through another one of them."""
+        wrong = self._wrong_callees()
+        versions = self._known_roots(wrong)
+        if versions is None or any(got[i].kind != "ok" for i in failing):
+            return None
+        api = self.reference.with_overrides(versions)
+        if not all(agrees(cases[i], got[i], self.run_reference(cases[i], api)) for i in failing):
+            return None
+        outermost = [name for name in sorted(wrong)
+                     if not any(name in self.reaches(other) for other in wrong - {name})]
+        return self._credit_note(outermost or sorted(wrong))
+
+    def _recorded(self, cases, expected, got, failing) -> list[Outcome]:
+        """``got`` with its failing cases run again, their calls recorded (where grade() put the
+        record off); as it is where a failing case has no result, which nothing can carry."""
+        if any(got[i].kind != "ok" for i in failing):
+            return got
+        again = list(got)
+        for i in failing:
+            again[i] = self.run(cases[i], self._record_later, expected[i])
+        return again
 
     def _carried(self, cases, got, failing) -> tuple[str | None, str]:
         """Whether every failing case is right given the student's own callees that lost
