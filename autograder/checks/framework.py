@@ -194,29 +194,34 @@ def run_reference(case: Case, api: probe_api.Api, seed: int, reference: Referenc
     """Run a probe of ``reference``'s assignment on the grader's side, through
     the same data encoding as the worker's; the result of a fixed API is
     computed once and reused."""
+    args = wire.dumps(case.args)
     if api._cache_key is None:
-        return reference_outcome(case, api, seed, reference)
-    key = (api._cache_key, case.probe, hashlib.blake2b(wire.dumps(case.args), digest_size=16).digest(), seed)
+        return reference_outcome(case, api, seed, reference, args)
+    key = (api._cache_key, case.probe, hashlib.blake2b(args, digest_size=16).digest(), seed)
     outcome = _REFERENCE_RUNS.get(key)
     if outcome is None:
         if len(_REFERENCE_RUNS) >= REFERENCE_RUNS_KEPT:
             _REFERENCE_RUNS.clear()
-        outcome = _REFERENCE_RUNS[key] = reference_outcome(case, api, seed, reference)
+        outcome = _REFERENCE_RUNS[key] = reference_outcome(case, api, seed, reference, args)
         if outcome.kind == "ok" and HUNG_FACTOR * outcome.seconds > HUNG_FLOOR_S:
             # the first run in a process pays for warm-up (lazy imports, allocations): where its time
             # sets a short limit (CheckContext.short_limit), a second run's counts. Only a fixed API
             # is run twice: a replay's stand-ins (autograder/checks/carried.py) answer once
-            again = reference_outcome(case, api, seed, reference).seconds
+            again = reference_outcome(case, api, seed, reference, args).seconds
             outcome.seconds = min(outcome.seconds, again if again is not None else outcome.seconds)
     return outcome
 
 
-def reference_outcome(case: Case, api: probe_api.Api, seed: int, reference: Reference) -> Outcome:
-    """One run of a probe on a fixed API (the reference, a known mistake) here: never cached."""
+def reference_outcome(case: Case, api: probe_api.Api, seed: int, reference: Reference,
+                      args: bytes | None = None) -> Outcome:
+    """One run of a probe on a fixed API (the reference, a known mistake) here: never cached.
+    ``args``: the case's arguments as sent to the worker (``wire.dumps``); the probe gets its own
+    copy of them, as the worker's does, so a probe that changes them in place changes no case."""
+    arguments = wire.plain(wire.loads(args if args is not None else wire.dumps(case.args)))
     seed_everything(seed)
     start = time.perf_counter()
     try:
-        value = probe_api.run(reference.probes, case.probe, api, **case.args)
+        value = probe_api.run(reference.probes, case.probe, api, **arguments)
     except probe_api.Missing as exc:
         return Outcome("missing", error={"type": "NameError", "message": str(exc)})
     except Exception as exc:  # noqa: BLE001 - a known mistake may legitimately crash

@@ -63,3 +63,19 @@ def test_a_damaged_file_costs_only_its_damaged_lines(tmp_path, empty_runs):
     empty_runs.clear()
     assert load_reference_runs(store) == 1 and empty_runs[(("a", "reference"), "probe", b"\x01" * 16, 3)].value == 1.5
     assert load_reference_runs(tmp_path / "absent.jsonl") == 0
+
+
+def test_a_reference_run_leaves_the_case_as_it_was(empty_runs):
+    """A probe that changes its arguments in place (``w.to('cpu')`` is ``w`` itself, and
+    ``requires_grad_()`` marks it) changes a copy, as in the worker: the case's next run, its key
+    in the kept results and the student's run all see the arguments the check wrote."""
+    reference = reference_of(PYTORCH_VFA)
+    w = torch.randn(8, generator=torch.Generator().manual_seed(3))
+    case = Case("baird_semi_gradient", {"w": w, "state": 0, "next_state": 6, "action": 1, "gamma": 0.99,
+                                        "device": "cpu"}, "baird_semi_gradient(...)")
+    before = wire.dumps(case.args)
+    first = run_reference(case, reference.api(), 7, reference)
+    assert first.kind == "ok"
+    assert not w.requires_grad and w.grad is None and wire.dumps(case.args) == before
+    run_reference(case, reference.api(), 7, reference)
+    assert len(empty_runs) == 1, "the same case was kept twice, under two keys"
