@@ -13,6 +13,9 @@ The zip holds:
 * ``run_autograder``: makes ``source/`` (the course: reference, plug-in, instructor
   notebooks) and ``results/`` root's alone, reads the container's limits
   (:mod:`autograder.container`), and runs ``autograder grade`` on the submission;
+* ``warm_cache``: run by ``setup.sh`` once the engine is installed: grades the instructor's
+  own notebooks, which computes the reference's results on every case into ``source/cache``
+  (and must give full marks), so that no submission's container computes them again;
 * ``requirements.txt``, ``engine/`` (this engine's package, to install), ``course/`` (the
   assignment's plug-in, reference, source and release notebooks; no other assignment).
 """
@@ -140,6 +143,32 @@ apt-get install -y -q bubblewrap || echo "setup.sh: no bubblewrap: student code 
 {VENV}/bin/pip install --no-cache-dir --index-url {TORCH_INDEX} "torch=={torch_version}"
 {VENV}/bin/pip install --no-cache-dir -r "$SOURCE/requirements.txt"
 {VENV}/bin/pip install --no-cache-dir --no-deps "$SOURCE/engine"
+AUTOGRADER_ROOT="$(dirname "$SOURCE")" bash "$SOURCE/warm_cache" \
+    || echo "setup.sh: the reference's results were not computed ahead: each submission computes them" >&2
+"""
+
+
+def warm_script(assignment: Assignment) -> str:
+    name = shlex.quote(assignment.name)
+    return f"""#!/usr/bin/env bash
+# setup.sh runs this once, as the image is built: grading the instructor's own notebooks computes
+# the reference's results on every case into source/cache, where run_autograder's grading finds
+# them (a submission then pays only for its own code). AUTOGRADER_ROOT, AUTOGRADER_PYTHON: as there.
+set -euo pipefail
+ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+PYTHON="${{AUTOGRADER_PYTHON:-{VENV}/bin/python}}"
+COURSE="$ROOT/source/course"
+cd "$COURSE"
+# the instructor's notebooks are trusted: no sandbox is needed (the build may not allow one)
+"$PYTHON" -m autograder grade "$COURSE/source/{assignment.name}" --assignment {name} --course-root "$COURSE" \
+    --cache "$ROOT/source/cache" --no-cache --sandbox process --format json --output "$ROOT/source/cache/instructor.json"
+"$PYTHON" - "$ROOT/source/cache/instructor.json" <<'PY'
+import json, sys
+graded = json.load(open(sys.argv[1]))["submissions"][0]
+if graded["score"] != graded["max_score"]:
+    sys.exit(f"warm_cache: the instructor's notebooks scored {{graded['score']}}/{{graded['max_score']}}: "
+             "the reference and the checks disagree")
+PY
 """
 
 
@@ -195,6 +224,7 @@ def build(assignment: Assignment, output: Path, visibility: list[str] | None = N
     with zipfile.ZipFile(output, "w") as archive:
         _add(archive, "setup.sh", setup_script(torch_version), EXECUTABLE)
         _add(archive, "run_autograder", run_script(assignment, visibility or []), EXECUTABLE)
+        _add(archive, "warm_cache", warm_script(assignment), EXECUTABLE)
         _add(archive, "requirements.txt", "\n".join(pinned_requirements(dist)) + "\n")
         _add(archive, "engine/pyproject.toml", pyproject(dist))
         for path in sorted(ENGINE_DIR.rglob("*.py")):

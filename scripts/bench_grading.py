@@ -183,6 +183,8 @@ def environment() -> dict:
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")  # as the Makefile: one torch thread on small shared machines
     env.pop("PYTHONSTARTUP", None)
+    # as an activated venv: nbgrader runs its own tools (alembic) by name
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
 
 

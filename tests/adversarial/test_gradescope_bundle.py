@@ -28,7 +28,7 @@ import nbformat
 import pytest
 
 from autograder.cli import main
-from scripts.build_submissions import build, read_edits
+from scripts.build_submissions import Edits, build, read_edits
 from tests.adversarial.attacks import Attack, notebook
 from tests.autograder.test_reports import validate
 from tests.course import FIXTURES, PYTORCH_VFA
@@ -94,7 +94,7 @@ def test_the_bundle_holds_what_gradescope_runs_and_one_assignment(bundle, tmp_pa
         names = archive.namelist()
         modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
         archive.extractall(tmp_path)
-    for script in ("setup.sh", "run_autograder"):
+    for script in ("setup.sh", "run_autograder", "warm_cache"):
         assert modes[script] & 0o111, f"{script} is not executable"
         done = subprocess.run(["bash", "-n", str(tmp_path / script)], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
@@ -114,7 +114,7 @@ def gradescope_root(bundle: Path, submission: dict[str, nbformat.NotebookNode]) 
     with zipfile.ZipFile(bundle) as archive:
         archive.extractall(root / "source")
     for path in (root / "source").rglob("*"):
-        path.chmod(0o755 if path.is_dir() or path.name in ("setup.sh", "run_autograder") else 0o644)
+        path.chmod(0o755 if path.is_dir() or path.name in ("setup.sh", "run_autograder", "warm_cache") else 0o644)
     (root / "source").chmod(0o755)
     shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
     (root / "submission").mkdir(mode=0o755)
@@ -173,6 +173,26 @@ def test_a_fixture_submission_gets_tags_visibility_and_its_copy_graded(bundle, t
     visible_text = json.dumps([t for t in data["tests"] if t["visibility"] == "visible"]) + data["output"]
     assert all(t["output"] not in visible_text for t in hidden)
     assert data["score"] == sum(t["score"] for t in data["tests"])
+
+
+def test_the_reference_results_computed_at_setup_serve_each_submission(bundle, tmp_path):
+    """setup.sh runs warm_cache once: the instructor's notebooks score full marks, and a right
+    submission's container then computes none of the reference's results itself."""
+    folder = build(Edits("instructor", PYTORCH_VFA.name, PYTORCH_VFA.notebooks), tmp_path / "built")
+    root = gradescope_root(bundle, {name: nbformat.read(folder / name, as_version=4) for name in PYTORCH_VFA.notebooks})
+    try:
+        env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable}
+        done = subprocess.run(["bash", str(root / "source" / "warm_cache")], cwd=root, env=env, capture_output=True,
+                              text=True, timeout=900, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+        kept = list((root / "source" / "cache").glob("reference-*.jsonl"))
+        assert len(kept) == 1 and kept[0].stat().st_size > 0
+        before = kept[0].read_bytes()
+        data, log = run_autograder(root, tmp_path)
+        assert data["score"] == 100.0, data["output"]
+        assert kept[0].read_bytes() == before, "the submission's container computed reference results again"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_an_attack_on_the_container_gains_nothing(bundle, tmp_path):
