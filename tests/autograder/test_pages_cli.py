@@ -6,6 +6,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -63,6 +66,26 @@ def test_the_report_command_prints_the_same_summary_and_writes_the_class_page(gr
     printed = capsys.readouterr().out
     assert printed.startswith("Class summary of pytorch_vfa") and printed in stderr
     assert "copy-not-view" in (tmp_path / "class.html").read_text(encoding="utf-8")
+
+
+def test_the_command_leaves_fast_with_all_its_output_and_main_s_status(graded, tmp_path, capsys):
+    """``python -m autograder`` skips the interpreter's teardown (cli.run): what main printed into
+    a pipe (block-buffered) still arrives whole, and its exit status is main's."""
+    stdout, _, _ = graded
+    (tmp_path / "report.json").write_text(stdout)
+    assert main(["report", str(tmp_path / "report.json")]) == 0
+    expected = capsys.readouterr().out
+    command = [sys.executable, "-m", "autograder", "report"]
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run([*command, str(tmp_path / "report.json")], capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL, env=buffered)
+    assert done.returncode == 0 and done.stdout == expected and len(expected) > 200, done.stderr[-2000:]
+    wrong = subprocess.run([*command, str(tmp_path / "absent.json")], capture_output=True, text=True, timeout=300,
+                           stdin=subprocess.DEVNULL)
+    assert wrong.returncode == 2 and "cannot read the report" in wrong.stderr
+    asked = subprocess.run([*command, "--no-such-option"], capture_output=True, text=True, timeout=300,
+                           stdin=subprocess.DEVNULL)
+    assert asked.returncode == 2 and "usage: autograder report" in asked.stderr
 
 
 def test_with_the_report_in_a_file_stdout_stays_empty_and_the_summary_is_on_stderr(submitted, tmp_path, capsys):
