@@ -177,7 +177,8 @@ def test_a_fixture_submission_gets_tags_visibility_and_its_copy_graded(bundle, t
 
 def test_the_reference_results_computed_at_setup_serve_each_submission(bundle, tmp_path):
     """setup.sh runs warm_cache once: the instructor's notebooks score full marks, and a right
-    submission's container then computes none of the reference's results itself."""
+    submission's container then computes none of the reference's results itself; those results,
+    the reference's answers, lie where student code (run as nobody) cannot read them."""
     folder = build(Edits("instructor", PYTORCH_VFA.name, PYTORCH_VFA.notebooks), tmp_path / "built")
     root = gradescope_root(bundle, {name: nbformat.read(folder / name, as_version=4) for name in PYTORCH_VFA.notebooks})
     try:
@@ -191,6 +192,8 @@ def test_the_reference_results_computed_at_setup_serve_each_submission(bundle, t
         data, log = run_autograder(root, tmp_path)
         assert data["score"] == 100.0, data["output"]
         assert kept[0].read_bytes() == before, "the submission's container computed reference results again"
+        assert kept[0].is_relative_to(root / "source")  # the reference's answers: root's alone, as the course
+        assert_answers_root_only(root, log)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
