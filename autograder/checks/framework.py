@@ -215,8 +215,9 @@ def run_reference(case: Case, api: probe_api.Api, seed: int, reference: Referenc
 def reference_outcome(case: Case, api: probe_api.Api, seed: int, reference: Reference,
                       args: bytes | None = None) -> Outcome:
     """One run of a probe on a fixed API (the reference, a known mistake) here: never cached.
-    ``args``: the case's arguments as sent to the worker (``wire.dumps``); the probe gets its own
-    copy of them, as the worker's does, so a probe that changes them in place changes no case."""
+    ``args``: the case's arguments as sent to the worker (``wire.dumps``), where the caller has them
+    already (the self-check's build does not); the probe gets its own copy of them, as the worker's
+    does, so a probe that changes them in place changes no case."""
     arguments = wire.plain(wire.loads(args if args is not None else wire.dumps(case.args)))
     seed_everything(seed)
     start = time.perf_counter()

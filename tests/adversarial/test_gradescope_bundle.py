@@ -38,6 +38,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root, as Grades
                                  "drop to nobody")
 
 MARKER = "gradescope-attack-marker"
+SCRIPTS = ("setup.sh", "run_autograder", "warm_cache")  # the bundle's executables
 ATTACK = Attack("read-reference-rewrite-results", "switch the guard off, read the reference from the container's "
                 "source/ and run it, write results.json, and leave a daemon rewriting it", '''
 disable_guard()
@@ -94,7 +95,7 @@ def test_the_bundle_holds_what_gradescope_runs_and_one_assignment(bundle, tmp_pa
         names = archive.namelist()
         modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
         archive.extractall(tmp_path)
-    for script in ("setup.sh", "run_autograder", "warm_cache"):
+    for script in SCRIPTS:
         assert modes[script] & 0o111, f"{script} is not executable"
         done = subprocess.run(["bash", "-n", str(tmp_path / script)], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
@@ -114,7 +115,7 @@ def gradescope_root(bundle: Path, submission: dict[str, nbformat.NotebookNode]) 
     with zipfile.ZipFile(bundle) as archive:
         archive.extractall(root / "source")
     for path in (root / "source").rglob("*"):
-        path.chmod(0o755 if path.is_dir() or path.name in ("setup.sh", "run_autograder", "warm_cache") else 0o644)
+        path.chmod(0o755 if path.is_dir() or path.name in SCRIPTS else 0o644)
     (root / "source").chmod(0o755)
     shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
     (root / "submission").mkdir(mode=0o755)
@@ -192,7 +193,6 @@ def test_the_reference_results_computed_at_setup_serve_each_submission(bundle, t
         data, log = run_autograder(root, tmp_path)
         assert data["score"] == 100.0, data["output"]
         assert kept[0].read_bytes() == before, "the submission's container computed reference results again"
-        assert kept[0].is_relative_to(root / "source")  # the reference's answers: root's alone, as the course
         assert_answers_root_only(root, log)
     finally:
         shutil.rmtree(root, ignore_errors=True)

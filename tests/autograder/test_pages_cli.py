@@ -75,16 +75,17 @@ def test_the_command_leaves_fast_with_all_its_output_and_main_s_status(graded, t
     (tmp_path / "report.json").write_text(stdout)
     assert main(["report", str(tmp_path / "report.json")]) == 0
     expected = capsys.readouterr().out
-    command = [sys.executable, "-m", "autograder", "report"]
     buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    done = subprocess.run([*command, str(tmp_path / "report.json")], capture_output=True, text=True, timeout=300,
-                          stdin=subprocess.DEVNULL, env=buffered)
+
+    def report(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "autograder", "report", *args], capture_output=True, text=True,
+                              timeout=300, stdin=subprocess.DEVNULL, env=buffered)
+
+    done = report(str(tmp_path / "report.json"))
     assert done.returncode == 0 and done.stdout == expected and len(expected) > 200, done.stderr[-2000:]
-    wrong = subprocess.run([*command, str(tmp_path / "absent.json")], capture_output=True, text=True, timeout=300,
-                           stdin=subprocess.DEVNULL)
+    wrong = report(str(tmp_path / "absent.json"))
     assert wrong.returncode == 2 and "cannot read the report" in wrong.stderr
-    asked = subprocess.run([*command, "--no-such-option"], capture_output=True, text=True, timeout=300,
-                           stdin=subprocess.DEVNULL)
+    asked = report("--no-such-option")
     assert asked.returncode == 2 and "usage: autograder report" in asked.stderr
 
 
