@@ -70,7 +70,7 @@ bench-idless: setup
 	$(WITH_VENV) $(PY) scripts/bench_idless.py
 
 # A class of 500 pytorch_vfa submissions (hangs, crashes and broken notebooks among them), with and without
-# its hangs, 3 runs each, and one submission alone against nbgrader (~25 min; N=100 RUNS=1: a short look).
+# its hangs, 3 runs each, and one submission alone against nbgrader (~30 min; N=100 RUNS=1: a short look).
 bench-scale: setup
 	$(WITH_VENV) $(PY) scripts/bench_scale.py $(if $(N),-n $(N)) $(if $(RUNS),--runs $(RUNS))
 

@@ -1,6 +1,6 @@
 """Benchmark: a class of N submissions on one machine, hangs, crashes and broken notebooks included.
 
-    python scripts/bench_scale.py                   # 500 submissions, 3 runs of each mix (about 20 minutes)
+    python scripts/bench_scale.py                   # 500 submissions, 3 runs of each mix (about 30 minutes)
     python scripts/bench_scale.py -n 100 --runs 1   # a quick look
     python scripts/bench_scale.py --single-only     # only one submission alone, against nbgrader
 

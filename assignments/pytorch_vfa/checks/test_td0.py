@@ -77,7 +77,7 @@ def test_semi_gradient_td0_update(ctx):
 #
 # Calibrated by scripts/calibrate_behaviour.py on the reference: after 3000
 # steps with SGD(lr=0.02) the RMS error over the 5 states is at most 0.074 over
-# seeds 0-999 (median 0.021, 99th percentile 0.055; ~0.3 s a run), so a correct
+# seeds 0-999 (median 0.021, 99th percentile 0.055; 0.7 s a run here on 2026-12-07), so a correct
 # run failed the 0.1 limit 0/1000 times. Known broken runs passed 0/300 each:
 # never updating (0.236 always), truncation as termination (≥ 0.18),
 # bootstrapping from the terminal state (≥ 0.70), the residual gradient (target
