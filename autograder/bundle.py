@@ -160,7 +160,7 @@ PYTHON="${{AUTOGRADER_PYTHON:-{VENV}/bin/python}}"
 COURSE="$ROOT/source/course"
 cd "$COURSE"
 # the instructor's notebooks are trusted: no sandbox is needed (the build may not allow one)
-"$PYTHON" -m autograder grade "$COURSE/source/{assignment.name}" --assignment {name} --course-root "$COURSE" \
+"$PYTHON" -m autograder grade "$COURSE/source/"{name} --assignment {name} --course-root "$COURSE" \
     --cache "$ROOT/source/cache" --no-cache --sandbox process --format json --output "$ROOT/source/cache/instructor.json"
 "$PYTHON" - "$ROOT/source/cache/instructor.json" <<'PY'
 import json, sys
